@@ -1,0 +1,167 @@
+"""``Buffer``: immutable bytes with a lazily computed checksum."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ._atomic import write_atomic
+from ._errors import preview
+from .checksum import Checksum, sha256_digest
+
+if TYPE_CHECKING:
+    from .cache.interest import TempRef
+
+
+class Buffer:
+    """Raw content (bytes) paired with its SHA-256 checksum.
+
+    ``Buffer(content)`` wraps bytes (any bytes-like object is copied into ``bytes``, so a
+    buffer never changes after creation). ``Buffer(value, celltype)`` serializes a Python
+    value under a celltype. ``checksum=`` may be given when it is already known; it is
+    trusted, not recomputed.
+    """
+
+    __slots__ = ("_content", "_checksum", "__weakref__")
+
+    def __init__(
+        self,
+        value: Any,
+        celltype: str | None = None,
+        *,
+        checksum: Checksum | str | bytes | None = None,
+    ) -> None:
+        if celltype is None:
+            if isinstance(value, Buffer):
+                content = value._content
+                if checksum is None:
+                    checksum = value._checksum
+            elif isinstance(value, bytes):
+                content = value
+            elif isinstance(value, (bytearray, memoryview)):
+                content = bytes(value)
+            else:
+                raise TypeError(
+                    "Buffer(content) takes bytes; to serialize a value give a celltype, "
+                    f"e.g. Buffer(value, 'mixed'). Got {type(value).__name__}: {preview(value)}"
+                )
+        else:
+            from .celltypes import serialize
+
+            content = serialize(value, celltype)
+        self._content: bytes = content
+        self._checksum: Checksum | None = None if checksum is None else Checksum(checksum)
+
+    # -- content and checksum --------------------------------------------------------------
+
+    @property
+    def content(self) -> bytes:
+        """The raw bytes."""
+        return self._content
+
+    @property
+    def checksum(self) -> Checksum:
+        """The checksum, once computed by :meth:`get_checksum` (``AttributeError`` before)."""
+        if self._checksum is None:
+            raise AttributeError("checksum not computed yet: call Buffer.get_checksum()")
+        return self._checksum
+
+    def _computed_checksum(self) -> Checksum:
+        if self._checksum is None:
+            self._checksum = Checksum(sha256_digest(self._content))
+        return self._checksum
+
+    def get_checksum(self) -> Checksum:
+        """Compute the checksum (once) and register the buffer in the weak cache."""
+        self._computed_checksum()
+        from .cache import get_buffer_cache
+
+        get_buffer_cache().register(self)
+        return self._checksum
+
+    def get_value(self, celltype: str) -> Any:
+        """Parse the content as ``celltype``."""
+        from .celltypes import deserialize
+
+        return deserialize(self._content, celltype)
+
+    async def get_value_async(self, celltype: str, copy: bool = True) -> Any:
+        """Async twin of :meth:`get_value`; values are always freshly parsed, so ``copy``
+        is accepted for compatibility and has no further effect."""
+        return self.get_value(celltype)
+
+    def decode(self, encoding: str = "utf-8") -> str:
+        """The content as text."""
+        return self._content.decode(encoding)
+
+    # -- files -----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Buffer:
+        """Read a file's bytes into a Buffer."""
+        with open(path, "rb") as f:
+            return cls(f.read())
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the content to ``path`` atomically."""
+        write_atomic(path, self._content)
+
+    # -- cache and stores ------------------------------------------------------------------
+
+    def incref(self, *, scratch: bool = False) -> None:
+        """Add a normal reference in the buffer cache, keeping this buffer in memory."""
+        from .cache import get_buffer_cache
+
+        get_buffer_cache().incref_buffer(self, scratch=scratch)
+
+    def decref(self) -> None:
+        """Remove a normal reference added by :meth:`incref`."""
+        self.get_checksum().decref()
+
+    def tempref(
+        self,
+        interest: float = 128.0,
+        fade_factor: float = 2.0,
+        fade_interval: float = 2.0,
+        scratch: bool = False,
+    ) -> TempRef:
+        """Add or refresh a decaying reference that keeps this buffer in memory for a while."""
+        from .cache import get_buffer_cache
+
+        return get_buffer_cache().tempref_buffer(
+            self,
+            interest=interest,
+            fade_factor=fade_factor,
+            fade_interval=fade_interval,
+            scratch=scratch,
+        )
+
+    async def write(self) -> None:
+        """Upload the buffer to every writable store."""
+        from .stores import write_buffer
+
+        await write_buffer(self)
+
+    # -- dunder ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._content)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Buffer):
+            if self._checksum is not None and other._checksum is not None:
+                return self._checksum == other._checksum
+            return self._content == other._content
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            return self._content == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._computed_checksum())
+
+    def __bytes__(self) -> bytes:
+        return self._content
+
+    def __repr__(self) -> str:
+        checksum = "" if self._checksum is None else f", checksum='{self._checksum.hex()}'"
+        return f"Buffer({preview(self._content, 40)}{checksum})"

@@ -1,0 +1,122 @@
+"""JSON celltypes in the canonical (orjson) flavour: plain, str, int, float, bool, checksum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .._errors import type_error, value_error
+from ..checksum import Checksum
+from ._json import dumps_canonical, loads_canonical
+
+_SCALAR_BUILTINS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _checksum_to_hex(obj: Any) -> Any:
+    if isinstance(obj, Checksum):
+        return obj.hex()
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def _dump(value: Any, celltype: str) -> bytes:
+    try:
+        return dumps_canonical(value, _checksum_to_hex)
+    except orjson.JSONEncodeError as exc:
+        raise type_error(celltype, f"value cannot be stored as JSON ({exc})", value) from None
+    except ValueError as exc:
+        raise value_error(celltype, str(exc), value) from None
+
+
+def _to_scalar(value: Any, celltype: str) -> Any:
+    if isinstance(value, Checksum):
+        value = value.hex()
+    if celltype == "str":
+        return value if isinstance(value, bool) else str(value)
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            raise value_error(celltype, "bytes are not UTF-8 text", value) from None
+    convert = _SCALAR_BUILTINS[celltype]
+    try:
+        return convert(value)
+    except ValueError as exc:
+        raise value_error(celltype, f"cannot convert ({exc})", value) from None
+    except TypeError as exc:
+        raise type_error(celltype, f"cannot convert ({exc})", value) from None
+
+
+def serialize(value: Any, celltype: str) -> bytes:
+    if celltype == "plain":
+        return _dump(value, celltype)
+    if celltype == "checksum":
+        value = _checksum_tree(value, celltype, value)
+        return _dump(value, celltype)
+    return _dump(_to_scalar(value, celltype), celltype)
+
+
+def _load(content: bytes, celltype: str) -> Any:
+    try:
+        text = content.decode()
+    except UnicodeDecodeError:
+        raise value_error(celltype, "buffer is not UTF-8 text", content) from None
+    try:
+        return loads_canonical(text.rstrip("\n"))
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise value_error(celltype, f"buffer is not valid JSON ({exc})", content) from None
+
+
+def deserialize(content: bytes, celltype: str) -> Any:
+    if celltype == "checksum":
+        return _parse_checksum_buffer(content)
+    value = _load(content, celltype)
+    convert = _SCALAR_BUILTINS.get(celltype)
+    if convert is None or isinstance(value, convert):
+        return value
+    try:
+        return convert(value)
+    except ValueError as exc:
+        raise value_error(celltype, f"cannot convert ({exc})", content) from None
+    except TypeError as exc:
+        raise type_error(celltype, f"cannot convert ({exc})", content) from None
+
+
+# -- the checksum celltype ---------------------------------------------------------------------
+
+
+def _checksum_tree(value: Any, celltype: str, whole: Any) -> Any:
+    """Validate a hex checksum, or a dict/list of them; Checksum objects become hex strings."""
+    if isinstance(value, Checksum):
+        return value.hex()
+    if isinstance(value, str):
+        try:
+            Checksum(value)
+        except ValueError:
+            raise value_error(celltype, f"{value[:80]!r} is not a checksum", whole) from None
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_checksum_tree(item, celltype, whole) for item in value]
+    if isinstance(value, dict):
+        return {key: _checksum_tree(item, celltype, whole) for key, item in value.items()}
+    raise type_error(
+        celltype,
+        f"expected a checksum or a dict/list of checksums, found {type(value).__name__}",
+        whole,
+    )
+
+
+def _parse_checksum_buffer(content: bytes) -> Any:
+    """JSON of a checksum (or dict/list of them); a bare hex line, as in a .CHECKSUM file, too."""
+    celltype = "checksum"
+    stripped = content.strip()
+    if len(stripped) == 64 and stripped[:1] not in (b'"', b"[", b"{"):
+        try:
+            return Checksum(stripped.decode("ascii")).hex()
+        except (ValueError, UnicodeDecodeError):
+            raise value_error(celltype, "buffer is not a checksum", content) from None
+    value = _load(content, celltype)
+    return _checksum_tree(value, celltype, content)
+
+
+__all__ = ["deserialize", "serialize"]

@@ -1,0 +1,159 @@
+"""The NumPy ``.npy`` format: written byte for byte as ``numpy.save`` does, read defensively.
+
+Writing assembles header and array data in a single allocation (no intermediate copy of the
+array). Reading checks every length against the buffer before touching the data, refuses object
+dtypes (they would need pickle), and returns a zero-copy, read-only view of the buffer.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from math import prod
+from typing import Any
+
+import numpy as np
+import numpy.lib.format as npformat
+
+from .._errors import type_error, value_error
+
+MAGIC_NUMPY = b"\x93NUMPY"
+_MAX_HEADER = 10_000  # numpy's own limit for untrusted headers
+
+
+def _header_bytes(array: np.ndarray) -> bytes:
+    header = npformat.header_data_from_array_1_0(array)
+    out = io.BytesIO()
+    write_header = getattr(npformat, "_write_array_header", None)
+    if write_header is not None:  # what numpy.save itself calls: picks the smallest version
+        write_header(out, header, None)
+    else:
+        try:
+            npformat.write_array_header_1_0(out, header)
+        except ValueError:
+            out = io.BytesIO()
+            npformat.write_array_header_2_0(out, header)
+    return out.getvalue()
+
+
+def c_order_bytes(array: np.ndarray) -> memoryview | bytes:
+    """The array's bytes in C order, without copying when the array is C-contiguous.
+
+    Structured arrays are copied field by field into zeroed memory: the padding between fields
+    holds whatever was in memory before, and must not leak into a checksum.
+    """
+    if array.nbytes == 0:
+        return b""
+    if array.dtype.fields is not None:
+        target = np.zeros(array.nbytes, np.uint8).view(array.dtype)
+        target[:] = array.reshape(-1)
+        return memoryview(target.view(np.uint8))
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+
+
+def _data_view(array: np.ndarray) -> memoryview | bytes:
+    """The array's bytes in the order .npy stores them."""
+    if array.flags.f_contiguous and not array.flags.c_contiguous:
+        array = array.T  # .npy stores Fortran-ordered data as the transpose's C order
+    return c_order_bytes(array)
+
+
+def check_storable(array: np.ndarray, celltype: str) -> None:
+    if array.dtype.hasobject:
+        raise type_error(
+            celltype, "arrays of Python objects cannot be stored (that would need pickle)", array
+        )
+    if isinstance(array, np.ma.MaskedArray):
+        raise type_error(celltype, "masked arrays cannot be stored; fill or split them first", array)
+
+
+def write_npy(array: np.ndarray, celltype: str) -> bytes:
+    """``array`` as the exact bytes of ``numpy.save(f, array, allow_pickle=False)``."""
+    check_storable(array, celltype)
+    return b"".join((_header_bytes(array), _data_view(array)))
+
+
+def _read_header(content: bytes, celltype: str) -> tuple[tuple, bool, np.dtype, int]:
+    if len(content) < 10:
+        raise value_error(celltype, "truncated .npy header", content)
+    major = content[6]
+    if major == 1:
+        (header_len,) = struct.unpack_from("<H", content, 8)
+        start = 10
+    elif major in (2, 3):
+        if len(content) < 12:
+            raise value_error(celltype, "truncated .npy header", content)
+        (header_len,) = struct.unpack_from("<I", content, 8)
+        start = 12
+    else:
+        raise value_error(celltype, f"unsupported .npy version {major}", content)
+    if header_len > _MAX_HEADER or start + header_len > len(content):
+        raise value_error(celltype, f".npy header length {header_len} is impossible", content)
+    stream = io.BytesIO(content[: start + header_len])
+    try:
+        version = npformat.read_magic(stream)
+        read = getattr(npformat, "_read_array_header", None)
+        if read is not None:
+            shape, fortran, dtype = read(stream, version, max_header_size=_MAX_HEADER)
+        elif version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = npformat.read_array_header_2_0(stream)
+    except Exception as exc:  # numpy raises ValueError, SyntaxError, TypeError... on bad headers
+        raise value_error(celltype, f"malformed .npy header ({exc})", content) from None
+    return shape, fortran, dtype, start + header_len
+
+
+def _aligned_twin(dtype: np.dtype) -> np.dtype | None:
+    """The aligned structured dtype with the same layout as ``dtype``, if there is one.
+
+    A .npy header loses the 'aligned' flag of a structured dtype; restoring it (without moving
+    any byte) gives back the dtype that was saved. A packed dtype has no such twin.
+    """
+    if dtype.fields is None or dtype.isalignedstruct:
+        return None
+    try:
+        fields = []
+        for name in dtype.names:
+            field = dtype.fields[name][0]
+            if field.subdtype is not None:
+                base, shape = field.subdtype
+                fields.append((name, _aligned_twin(base) or base, shape))
+            else:
+                fields.append((name, _aligned_twin(field) or field))
+        twin = np.dtype(fields, align=True)
+    except (TypeError, ValueError):
+        return None
+    same_layout = twin.itemsize == dtype.itemsize and all(
+        twin.fields[name][1] == dtype.fields[name][1] for name in dtype.names
+    )
+    return twin if same_layout else None
+
+
+def read_npy(content: bytes, celltype: str) -> Any:
+    """The array in a .npy buffer (a NumPy scalar for 0-d arrays other than bytes strings)."""
+    shape, fortran, dtype, offset = _read_header(content, celltype)
+    if dtype.hasobject:
+        raise value_error(celltype, "object arrays are refused (they would need pickle)", content)
+    count = prod(shape)
+    if count * dtype.itemsize > len(content) - offset:
+        raise value_error(
+            celltype,
+            f".npy data truncated: shape {shape} of {dtype} needs {count * dtype.itemsize} "
+            f"bytes, {len(content) - offset} present",
+            content,
+        )
+    twin = _aligned_twin(dtype)
+    if dtype.itemsize == 0:
+        array = np.empty(shape, dtype)
+    else:
+        array = np.frombuffer(content, dtype=dtype, count=count, offset=offset)
+        array = array.reshape(shape, order="F" if fortran else "C")
+    if twin is not None:
+        array = array.view(twin)
+    if array.ndim == 0 and array.dtype.char != "S":
+        return array[()]
+    return array
+
+
+__all__ = ["MAGIC_NUMPY", "check_storable", "read_npy", "write_npy"]

@@ -1,0 +1,229 @@
+"""``Checksum``: a SHA-256 digest as a first-class value."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from ._atomic import write_atomic
+from ._errors import preview
+
+if TYPE_CHECKING:
+    from .buffer import Buffer
+    from .cache.interest import TempRef
+
+CHECKSUM_SUFFIX = ".CHECKSUM"
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def sha256_digest(content: bytes | bytearray | memoryview) -> bytes:
+    """The raw 32-byte SHA-256 digest of ``content`` (hashlib releases the GIL on large inputs)."""
+    return hashlib.sha256(content).digest()
+
+
+def _hex_to_bytes(text: str) -> bytes:
+    if len(text) != 64:
+        raise ValueError(
+            f"a checksum is 64 hexadecimal characters, got {len(text)}: {preview(text)}"
+        )
+    if not _HEXDIGITS.issuperset(text):
+        raise ValueError(f"a checksum must be hexadecimal, got {preview(text)}")
+    return bytes.fromhex(text)
+
+
+class Checksum:
+    """The SHA-256 checksum of a buffer.
+
+    ``Checksum(x)`` accepts a 64-character hex string (either case), 32 raw bytes, or another
+    ``Checksum``. Checksums are immutable, hashable, ordered, and compare equal to their hex string
+    and raw bytes.
+    """
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, checksum: Checksum | str | bytes) -> None:
+        if isinstance(checksum, Checksum):
+            digest = checksum._digest
+        elif isinstance(checksum, str):
+            digest = _hex_to_bytes(checksum)
+        elif isinstance(checksum, (bytes, bytearray, memoryview)):
+            digest = bytes(checksum)
+            if len(digest) != 32:
+                raise ValueError(
+                    f"a raw checksum is 32 bytes, got {len(digest)}: {preview(digest)}"
+                )
+        else:
+            raise TypeError(
+                "Checksum() takes a 64-character hex string, 32 bytes or a Checksum, "
+                f"not {type(checksum).__name__}: {preview(checksum)}"
+            )
+        object.__setattr__(self, "_digest", digest)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Checksum objects are immutable")
+
+    @classmethod
+    def of(cls, content: bytes | bytearray | memoryview) -> Checksum:
+        """The checksum of raw ``content``."""
+        return cls(sha256_digest(content))
+
+    # -- representations -------------------------------------------------------------------
+
+    def hex(self) -> str:
+        """The checksum as 64 lowercase hexadecimal characters."""
+        return self._digest.hex()
+
+    def bytes(self) -> bytes:
+        """The checksum as 32 raw bytes."""
+        return self._digest
+
+    def __str__(self) -> str:
+        return self._digest.hex()
+
+    def __repr__(self) -> str:
+        return f"Checksum('{self._digest.hex()}')"
+
+    def __reduce__(self):
+        return (Checksum, (self._digest,))
+
+    def __dask_tokenize__(self) -> str:
+        return self._digest.hex()
+
+    # -- comparison ------------------------------------------------------------------------
+
+    @staticmethod
+    def _other_digest(other: Any) -> bytes | None:
+        if isinstance(other, Checksum):
+            return other._digest
+        if isinstance(other, str):
+            try:
+                return _hex_to_bytes(other)
+            except ValueError:
+                return None
+        if isinstance(other, (bytes, bytearray)) and len(other) == 32:
+            return bytes(other)
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        digest = self._other_digest(other)
+        if digest is None:
+            return NotImplemented if not isinstance(other, (str, bytes, bytearray)) else False
+        return digest == self._digest
+
+    def __hash__(self) -> int:
+        return hash(self._digest)
+
+    def _compare_key(self, other: Any) -> bytes:
+        digest = self._other_digest(other)
+        if digest is None:
+            raise TypeError(f"cannot order a Checksum against {type(other).__name__}")
+        return digest
+
+    def __lt__(self, other: Any) -> bool:
+        return self._digest < self._compare_key(other)
+
+    def __le__(self, other: Any) -> bool:
+        return self._digest <= self._compare_key(other)
+
+    def __gt__(self, other: Any) -> bool:
+        return self._digest > self._compare_key(other)
+
+    def __ge__(self, other: Any) -> bool:
+        return self._digest >= self._compare_key(other)
+
+    # -- files -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _checksum_path(path: str | os.PathLike) -> str:
+        path = os.fspath(path)
+        return path if path.endswith(CHECKSUM_SUFFIX) else path + CHECKSUM_SUFFIX
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Checksum:
+        """Read a ``.CHECKSUM`` file (the extension is added when missing)."""
+        path = cls._checksum_path(path)
+        with open(path, "rb") as f:
+            head = f.read(200)
+        try:
+            text = head.decode("ascii").strip()
+            return cls(text)
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError(
+                f"{path} does not hold a SHA-256 checksum: {preview(head)}"
+            ) from None
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the hex checksum and a newline to a ``.CHECKSUM`` file, atomically.
+
+        The extension is added when missing; the path written is returned.
+        """
+        path = self._checksum_path(path)
+        write_atomic(path, (self.hex() + "\n").encode())
+        return path
+
+    # -- the buffer behind the checksum ----------------------------------------------------
+    # These reach the cache and stores, which sit above this module; they are imported
+    # when called so that the data model itself stays independent of them.
+
+    def resolve(self, celltype: str | None = None) -> Buffer | Any:
+        """The buffer for this checksum (or its value under ``celltype``).
+
+        Looks in the buffer cache, then in the configured stores; raises ``CacheMissError``
+        when nothing has it. Safe to call from inside a running event loop.
+        """
+        from .resolution import resolve_sync
+
+        buffer = resolve_sync(self)
+        return buffer if celltype is None else buffer.get_value(celltype)
+
+    async def resolution(self, celltype: str | None = None) -> Buffer | Any:
+        """Async twin of :meth:`resolve`."""
+        from .resolution import resolve_async
+
+        buffer = await resolve_async(self)
+        return buffer if celltype is None else await buffer.get_value_async(celltype)
+
+    async def fingertip(self, celltype: str | None = None) -> Buffer | Any:
+        """Like :meth:`resolution`, but on a miss ask the registered recomputation providers."""
+        from .resolution import fingertip_async
+
+        buffer = await fingertip_async(self)
+        return buffer if celltype is None else await buffer.get_value_async(celltype)
+
+    def fingertip_sync(self, celltype: str | None = None) -> Buffer | Any:
+        """Synchronous :meth:`fingertip`, usable inside a running event loop."""
+        from .resolution import fingertip_sync
+
+        buffer = fingertip_sync(self)
+        return buffer if celltype is None else buffer.get_value(celltype)
+
+    def incref(self, *, scratch: bool = False) -> None:
+        """Add a normal reference in the buffer cache, keeping the buffer in memory."""
+        from .cache import get_buffer_cache
+
+        get_buffer_cache().incref(self, scratch=scratch)
+
+    def decref(self) -> None:
+        """Remove a normal reference added by :meth:`incref`."""
+        from .cache import get_buffer_cache
+
+        get_buffer_cache().decref(self)
+
+    def tempref(
+        self,
+        interest: float = 128.0,
+        fade_factor: float = 2.0,
+        fade_interval: float = 2.0,
+        scratch: bool = False,
+    ) -> TempRef:
+        """Add or refresh this checksum's decaying reference in the buffer cache."""
+        from .cache import get_buffer_cache
+
+        return get_buffer_cache().tempref(
+            self,
+            interest=interest,
+            fade_factor=fade_factor,
+            fade_interval=fade_interval,
+            scratch=scratch,
+        )
