@@ -69,7 +69,9 @@ def same_value(a: Any, b: Any) -> bool:
         x, y = np.asarray(a), np.asarray(b)
         if x.dtype != y.dtype or x.shape != y.shape:
             return False
-        return np.ascontiguousarray(x).tobytes() == np.ascontiguousarray(y).tobytes()
+        if x.dtype.fields is not None:  # padding bytes between fields carry no value
+            return all(same_value(x[name], y[name]) for name in x.dtype.names)
+        return x.tobytes() == y.tobytes()
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

@@ -94,8 +94,8 @@ def _escape_char(match: re.Match) -> str:
     code = ord(match.group())
     if code > 0xFFFF:
         code -= 0x10000
-        return "\\u%04x\\u%04x" % (0xD800 | (code >> 10), 0xDC00 | (code & 0x3FF))
-    return "\\u%04x" % code
+        return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def _repr_float_token(match: re.Match) -> bytes:

@@ -179,7 +179,9 @@ class _Reader:
         if dtype.itemsize == 0:
             array = np.zeros(shape or (1,), dtype)
         else:
-            array = np.frombuffer(self.raw, dtype, count, start).copy()
+            # A writable copy of the exact bytes (ndarray.copy() would not copy the padding
+            # of structured dtypes, leaving uninitialized memory there).
+            array = np.frombuffer(bytearray(self.raw[start:end]), dtype, count)
         if shape is None:
             return array[0]
         return array.reshape(shape)

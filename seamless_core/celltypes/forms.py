@@ -82,11 +82,13 @@ def _element_form(dt: np.dtype) -> dict:
             f"a unicode array (dtype {base}) cannot be nested in a mixed value; "
             "store it on its own, or convert it to bytes (dtype 'S') first"
         )
-    if base == bool:
+    if base == np.dtype(bool):
         form: dict = {"type": "boolean", "bytesize": base.itemsize}
     elif _matches(base, INTEGER_TYPES):
         form = {"type": "integer", "bytesize": base.itemsize}
-        form["unsigned"] = _matches(dt, UNSIGNED_TYPES)
+        # Judged on the element type: the ecosystem judged it on the whole (sub-array)
+        # dtype and then could not store unsigned sub-array fields at all.
+        form["unsigned"] = _matches(base, UNSIGNED_TYPES)
     elif _matches(base, FLOAT_TYPES):
         form = {"type": "number", "bytesize": base.itemsize}
     elif _is_string_dtype(base):
@@ -143,9 +145,12 @@ def array_form(array: np.ndarray) -> dict:
             f"dtype {array.dtype} is not in native byte order; nested in a mixed value, "
             "convert it with .astype(dtype.newbyteorder('='))"
         )
+    items = dtype_form(array.dtype)
+    if form_dtype(items) != array.dtype:
+        raise TypeError(f"dtype {array.dtype} cannot be described exactly in a mixed value")
     form = {
         "type": "array",
-        "items": dtype_form(array.dtype),
+        "items": items,
         "identical": True,
         "shape": list(array.shape),
         "contiguous": _strictly_contiguous(array),

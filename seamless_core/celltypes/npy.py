@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 from math import prod
 from typing import Any
 
 import numpy as np
 import numpy.lib.format as npformat
+
+try:  # numpy >= 2 keeps the implementation (with the private helpers numpy.save uses) here
+    from numpy.lib._format_impl import _read_array_header, _write_array_header
+except ImportError:  # numpy 1.x
+    from numpy.lib.format import _read_array_header, _write_array_header
 
 from .._errors import type_error, value_error
 
@@ -22,17 +28,12 @@ _MAX_HEADER = 10_000  # numpy's own limit for untrusted headers
 
 
 def _header_bytes(array: np.ndarray) -> bytes:
-    header = npformat.header_data_from_array_1_0(array)
     out = io.BytesIO()
-    write_header = getattr(npformat, "_write_array_header", None)
-    if write_header is not None:  # what numpy.save itself calls: picks the smallest version
-        write_header(out, header, None)
-    else:
-        try:
-            npformat.write_array_header_1_0(out, header)
-        except ValueError:
-            out = io.BytesIO()
-            npformat.write_array_header_2_0(out, header)
+    with warnings.catch_warnings():
+        # Non-latin-1 field names need format 3.0; numpy warns about old readers.
+        warnings.simplefilter("ignore", UserWarning)
+        # version=None lets numpy pick the smallest format version, exactly as numpy.save does.
+        _write_array_header(out, npformat.header_data_from_array_1_0(array), None)
     return out.getvalue()
 
 
@@ -92,13 +93,7 @@ def _read_header(content: bytes, celltype: str) -> tuple[tuple, bool, np.dtype, 
     stream = io.BytesIO(content[: start + header_len])
     try:
         version = npformat.read_magic(stream)
-        read = getattr(npformat, "_read_array_header", None)
-        if read is not None:
-            shape, fortran, dtype = read(stream, version, max_header_size=_MAX_HEADER)
-        elif version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(stream)
-        else:
-            shape, fortran, dtype = npformat.read_array_header_2_0(stream)
+        shape, fortran, dtype = _read_array_header(stream, version, max_header_size=_MAX_HEADER)
     except Exception as exc:  # numpy raises ValueError, SyntaxError, TypeError... on bad headers
         raise value_error(celltype, f"malformed .npy header ({exc})", content) from None
     return shape, fortran, dtype, start + header_len
@@ -112,6 +107,8 @@ def _aligned_twin(dtype: np.dtype) -> np.dtype | None:
     """
     if dtype.fields is None or dtype.isalignedstruct:
         return None
+    if any(len(info) > 2 for info in dtype.fields.values()):
+        return None  # titled fields: keep numpy's reading, which preserves the titles
     try:
         fields = []
         for name in dtype.names:
