@@ -30,11 +30,32 @@ _PYTHON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 
-# A run of 19+ digits may be an integer beyond 64 bits, which orjson would turn into a float.
-_LONG_DIGITS = re.compile(rb"\d{19}")
-_LONG_DIGITS_STR = re.compile(r"\d{19}")
-# orjson and repr() disagree only on floats below 1e-4 or from 1e16 on (exponent notation).
-_EXPONENT_FLOAT_HINT = re.compile(rb"\de|0\.0000")
+# Digits to "0", everything else to " ": a run of 19 zeros then marks 19 consecutive digits,
+# found with a plain substring search (much faster than a regular expression).
+_DIGIT_RUNS = bytes(48 if chr(i).isdigit() and i < 128 else 32 for i in range(256))
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def may_hold_big_integer(data: bytes) -> bool:
+    """Whether JSON text may hold an integer beyond 64 bits (which orjson reads as a float).
+
+    Conservative: long digit runs inside strings or tiny floats also answer True.
+    """
+    return _NINETEEN_DIGITS in data.translate(_DIGIT_RUNS)
+
+
+# orjson and repr() disagree only on floats below 1e-4 or from 1e16 on: orjson writes them
+# with a bare exponent ("1e16", "1e-7") or as "0.0000...". The exponent is found with the same
+# translation trick (digits to "0": a digit before an "e"); the zeros are literal.
+_DIGITS_AND_E = bytes(48 if 48 <= i <= 57 else (i if i == ord("e") else 32) for i in range(256))
+
+
+def may_hold_exponent_float(data: bytes) -> bool:
+    if b"0e" in data.translate(_DIGITS_AND_E):
+        return True
+    return b" 0.0000" in data or b"-0.0000" in data or data.startswith(b"0.0000")
+
+
 _STRING_OR_FLOAT = re.compile(rb'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?')
 _NON_ASCII = re.compile("[^\x00-\x7e]")
 
@@ -47,18 +68,41 @@ class NeedsStandardJSON(Exception):
     """Raised by a ``default`` hook for values that only the standard library encodes exactly."""
 
 
+_LEAF_TYPES = frozenset({str, int, bool, type(None)})
+_SEQUENCE_TYPES = frozenset({list, tuple})
+
+
 def contains_nonfinite(value: Any) -> bool:
-    """Whether a JSON-like structure holds a NaN or an infinity anywhere."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
+    """Whether a JSON-like structure holds a NaN or an infinity anywhere.
+
+    Runs on every canonical dump whose output contains ``null`` (orjson writes NaN as null),
+    so exact types are tested first and subclasses only when those fail.
+    """
+    kind = type(value)
+    if kind is dict:
+        children = value.values()
+    elif kind in _SEQUENCE_TYPES:
+        children = value
+    elif kind is float:
+        return value - value != 0.0  # NaN and +-inf give NaN; finite floats give 0.0
+    elif isinstance(value, float):
+        return not math.isfinite(value)
+    elif isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, (list, tuple)):
+        children = value
+    else:
+        return False
+    leaves = _LEAF_TYPES
+    for child in children:
+        kind = type(child)
+        if kind in leaves:
+            continue
+        if kind is float:
+            if child - child != 0.0:
                 return True
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+        elif contains_nonfinite(child):
+            return True
     return False
 
 
@@ -78,12 +122,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads_canonical(text: str | bytes) -> Any:
+def loads_canonical(data: bytes) -> Any:
     """Strict JSON (no NaN/Infinity); integers of any size are kept exact."""
-    value = orjson.loads(text)
-    pattern = _LONG_DIGITS if isinstance(text, bytes) else _LONG_DIGITS_STR
-    if pattern.search(text):
-        value = json.loads(text, parse_constant=_reject_constant)
+    value = orjson.loads(data)
+    if may_hold_big_integer(data):
+        # (decoded first: given bytes, json would guess UTF-16/32 from the byte pattern)
+        value = json.loads(data.decode(), parse_constant=_reject_constant)
     return value
 
 
@@ -123,7 +167,7 @@ def dumps_python_flavour(value: Any, default: Callable[[Any], Any]) -> bytes:
         return _dumps_standard(value, default)
     if b"null" in out and contains_nonfinite(value):
         return _dumps_standard(value, default)
-    if _EXPONENT_FLOAT_HINT.search(out):
+    if may_hold_exponent_float(out):
         out = _STRING_OR_FLOAT.sub(_repr_float_token, out)
     if not out.isascii() or b"\x7f" in out:
         out = _NON_ASCII.sub(_escape_char, out.decode()).encode()
@@ -141,11 +185,11 @@ def _dumps_standard(value: Any, default: Callable[[Any], Any]) -> bytes:
     return text.encode() + b"\n"
 
 
-def loads_python_flavour(text: str) -> Any:
+def loads_python_flavour(data: bytes) -> Any:
     """``json.loads``, taking orjson's fast path whenever it gives the same result."""
-    if not _LONG_DIGITS_STR.search(text):
+    if not may_hold_big_integer(data):
         try:
-            return orjson.loads(text)
+            return orjson.loads(data)
         except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+            pass  # NaN, Infinity, lone surrogates...: only the standard library reads them
+    return json.loads(data.decode())

@@ -58,13 +58,12 @@ def serialize(value: Any, celltype: str) -> bytes:
 
 def _load(content: bytes, celltype: str) -> Any:
     try:
-        text = content.decode()
-    except UnicodeDecodeError:
-        raise value_error(celltype, "buffer is not UTF-8 text", content) from None
-    try:
-        return loads_canonical(text.rstrip("\n"))
+        return loads_canonical(content)  # orjson checks UTF-8 itself
     except (orjson.JSONDecodeError, ValueError) as exc:
-        raise value_error(celltype, f"buffer is not valid JSON ({exc})", content) from None
+        problem = "buffer is not valid JSON"
+        if isinstance(exc, UnicodeDecodeError) or "UTF-8" in str(exc):
+            problem = "buffer is not UTF-8 text"
+        raise value_error(celltype, f"{problem} ({exc})", content) from None
 
 
 def deserialize(content: bytes, celltype: str) -> Any:

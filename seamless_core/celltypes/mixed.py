@@ -66,11 +66,9 @@ def parse(content: bytes, celltype: str = "mixed") -> tuple[Any, str]:
         except container.MalformedContainer as exc:
             raise value_error(celltype, f"malformed mixed container: {exc}", content) from None
     try:
-        text = content.decode()
+        return loads_python_flavour(content), forms.PURE_PLAIN
     except UnicodeDecodeError:
         raise value_error(celltype, "buffer is neither JSON, .npy, nor a container", content) from None
-    try:
-        return loads_python_flavour(text), forms.PURE_PLAIN
     except (ValueError, RecursionError):
         # Text that is not JSON is, by the ecosystem's rule, a 0-d bytes array.
         return np.array(content), forms.PURE_BINARY
