@@ -56,7 +56,6 @@ def may_hold_exponent_float(data: bytes) -> bool:
     return b" 0.0000" in data or b"-0.0000" in data or data.startswith(b"0.0000")
 
 
-_STRING_OR_FLOAT = re.compile(rb'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?')
 _NON_ASCII = re.compile("[^\x00-\x7e]")
 
 
@@ -101,6 +100,16 @@ def contains_nonfinite(value: Any) -> bool:
         if kind is float:
             if child - child != 0.0:
                 return True
+        elif kind is list:  # short lists are common: look inside without a call
+            for item in child:
+                kind = type(item)
+                if kind in leaves:
+                    continue
+                if kind is float:
+                    if item - item != 0.0:
+                        return True
+                elif contains_nonfinite(item):
+                    return True
         elif contains_nonfinite(child):
             return True
     return False
@@ -118,17 +127,13 @@ def dumps_canonical(value: Any, default: Callable[[Any], Any] | None = None) -> 
     return out + b"\n"
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def loads_canonical(data: bytes) -> Any:
-    """Strict JSON (no NaN/Infinity); integers of any size are kept exact."""
-    value = orjson.loads(data)
-    if may_hold_big_integer(data):
-        # (decoded first: given bytes, json would guess UTF-16/32 from the byte pattern)
-        value = json.loads(data.decode(), parse_constant=_reject_constant)
-    return value
+    """Strict JSON (no NaN/Infinity), read by orjson as the ecosystem reads it.
+
+    Integers beyond 64 bits come back as floats, as in every other Seamless reader; values
+    that need them are stored under ``mixed``, whose JSON flavour keeps them exact.
+    """
+    return orjson.loads(data)
 
 
 # -- Python flavour ----------------------------------------------------------------------------
@@ -142,11 +147,42 @@ def _escape_char(match: re.Match) -> str:
     return f"\\u{code:04x}"
 
 
-def _repr_float_token(match: re.Match) -> bytes:
-    token = match.group()
-    if token[:1] == b'"' or not (b"." in token or b"e" in token):
-        return token
-    return repr(float(token)).encode()
+def _needs_exponent(x: float) -> bool:
+    """Whether repr() writes ``x`` with an exponent (where orjson's notation differs)."""
+    magnitude = abs(x)
+    return magnitude != 0.0 and not (1e-4 <= magnitude < 1e16)
+
+
+def _python_float(x: float) -> orjson.Fragment:
+    """``x`` exactly as the json module writes it."""
+    if x != x:
+        return orjson.Fragment(b"NaN")
+    if x in (math.inf, -math.inf):
+        return orjson.Fragment(b"Infinity" if x > 0 else b"-Infinity")
+    return orjson.Fragment(repr(x).encode())
+
+
+def _has_exponent_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return _needs_exponent(value)
+    if kind is dict:
+        return any(map(_has_exponent_float, value.values()))
+    if kind is list or kind is tuple:
+        return any(map(_has_exponent_float, value))
+    return False
+
+
+def _with_python_floats(value: Any) -> Any:
+    """A copy of ``value`` whose exponent floats are pre-written as the json module would."""
+    kind = type(value)
+    if kind is float:
+        return _python_float(value) if _needs_exponent(value) else value
+    if kind is dict:
+        return {key: _with_python_floats(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_with_python_floats(item) for item in value]
+    return value
 
 
 def dumps_python_flavour(value: Any, default: Callable[[Any], Any]) -> bytes:
@@ -155,8 +191,19 @@ def dumps_python_flavour(value: Any, default: Callable[[Any], Any]) -> bytes:
     ``default`` may raise NotPureJSON to abort; it may raise NeedsStandardJSON to force the
     standard-library path.
     """
+
+    def fast_default(obj: Any) -> Any:
+        result = default(obj)
+        return _python_float(result) if type(result) is float else result
+
     try:
-        out = orjson.dumps(value, default=default, option=_PYTHON_OPTIONS)
+        out = orjson.dumps(value, default=fast_default, option=_PYTHON_OPTIONS)
+        if b"null" in out and contains_nonfinite(value):
+            return _dumps_standard(value, default)  # NaN is written as NaN, not null
+        if may_hold_exponent_float(out) and _has_exponent_float(value):
+            out = orjson.dumps(
+                _with_python_floats(value), default=fast_default, option=_PYTHON_OPTIONS
+            )
     except orjson.JSONEncodeError as exc:
         if isinstance(exc.__cause__, NotPureJSON):
             raise exc.__cause__ from None
@@ -164,11 +211,7 @@ def dumps_python_flavour(value: Any, default: Callable[[Any], Any]) -> bytes:
             exc.__cause__, orjson.JSONEncodeError
         ):
             raise exc.__cause__ from None
-        return _dumps_standard(value, default)
-    if b"null" in out and contains_nonfinite(value):
-        return _dumps_standard(value, default)
-    if may_hold_exponent_float(out):
-        out = _STRING_OR_FLOAT.sub(_repr_float_token, out)
+        return _dumps_standard(value, default)  # huge integers, non-string keys, deep nesting
     if not out.isascii() or b"\x7f" in out:
         out = _NON_ASCII.sub(_escape_char, out.decode()).encode()
     return out + b"\n"

@@ -1,0 +1,39 @@
+"""The package imports light, and builds into a wheel that installs into an empty venv."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+
+import pytest
+
+HEAVY = ["IPython", "ipywidgets", "httpx", "numpy", "yaml", "zstandard"]
+
+
+def test_import_does_not_pull_in_heavy_modules():
+    code = (
+        "import sys, json, seamless_core;"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_an_empty_venv_and_imports(tmp_path):
+    root = __import__("pathlib").Path(__file__).parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(root)],
+        check=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("seamless_core-*.whl")
+    venv.create(tmp_path / "env", with_pip=True)
+    python = tmp_path / "env" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    code = "import seamless_core; print(seamless_core.Checksum.of(b'').hex())"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    scripts = {p.name for p in (tmp_path / "env" / "bin").iterdir()}
+    assert {"seamless-checksum", "seamless-checksum-file", "seamless-checksum-index"} <= scripts
