@@ -8,6 +8,13 @@ from ._errors import CacheMissError
 from .buffer import Buffer
 from .celltypes import CELLTYPES
 from .checksum import Checksum
+from .conversion import (
+    SeamlessConversionError,
+    conversion_category,
+    conversion_matrix,
+    conversion_steps,
+    convert,
+)
 
 __version__ = "0.2.0.dev0"
 
@@ -16,5 +23,10 @@ __all__ = [
     "Buffer",
     "CacheMissError",
     "Checksum",
+    "SeamlessConversionError",
+    "conversion_category",
+    "conversion_matrix",
+    "conversion_steps",
+    "convert",
     "__version__",
 ]

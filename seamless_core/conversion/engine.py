@@ -1,0 +1,366 @@
+"""Executing conversions: one small function per primitive pair, run step by step.
+
+NumPy, PyYAML and IPython are imported by the steps that need them, never at module import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._errors import CacheMissError
+from ..buffer import Buffer
+from ..celltypes import deserialize, normalize_celltype, serialize
+from ..checksum import Checksum
+from .matrix import _TABLE, primitive_steps
+
+
+class SeamlessConversionError(ValueError):
+    """A buffer cannot be converted from one celltype to another."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        checksum: Checksum | None = None,
+        source: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.checksum = checksum
+        self.source = source
+        self.target = target
+
+
+_MAGIC_NUMPY = b"\x93NUMPY"
+_MAGIC_MIXED = b"\x94SEAMLESS-MIXED"
+_BUILTINS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float, "bool": bool}
+_MAX_PROBLEM = 300
+
+
+def _value(buffer: Buffer, celltype: str) -> Any:
+    return deserialize(buffer.content, celltype)
+
+
+def _serialized(value: Any, celltype: str) -> Buffer:
+    return Buffer(serialize(value, celltype))
+
+
+def _mixed_parse(content: bytes) -> tuple[Any, str]:
+    from ..celltypes import mixed
+
+    return mixed.parse(content)
+
+
+# -- checksum-keeping steps ----------------------------------------------------------------------
+
+
+def _trivial(buffer: Buffer, source: str, target: str) -> Buffer:
+    return buffer
+
+
+def _reinterpret(buffer: Buffer, source: str, target: str) -> Buffer:
+    # A valid target buffer is always a valid source buffer, so one parse checks both.
+    _value(buffer, target)
+    return buffer
+
+
+# -- reformat ------------------------------------------------------------------------------------
+
+
+def _array_to_bytes(buffer: Buffer, source: str, target: str) -> Buffer:
+    import numpy as np
+
+    value = _value(buffer, source)
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.char == "S":
+        return Buffer(value.tobytes())
+    return buffer
+
+
+def _bytes_array(content: bytes) -> Any:
+    import numpy as np
+
+    if not content:
+        # NumPy has no zero-length "S" itemsize; an empty S1 array still gives back b"".
+        return np.zeros(0, dtype="S1")
+    return np.array(content)  # the itemsize is len(content): trailing NUL bytes are kept
+
+
+def _bytes_to_binary(buffer: Buffer, source: str, target: str) -> Buffer:
+    content = buffer.content
+    if content.startswith(_MAGIC_NUMPY):
+        try:
+            _value(buffer, "binary")
+            return buffer
+        except (ValueError, TypeError):
+            pass  # not a real .npy after all: it is just bytes
+    return _serialized(_bytes_array(content), "binary")
+
+
+def _bytes_to_mixed(buffer: Buffer, source: str, target: str) -> Buffer:
+    from ..celltypes.forms import PURE_PLAIN
+
+    content = buffer.content
+    try:
+        _, storage = _mixed_parse(content)
+    except (ValueError, TypeError):
+        storage = None
+    if storage == PURE_PLAIN or (
+        storage is not None and content.startswith((_MAGIC_NUMPY, _MAGIC_MIXED))
+    ):
+        return buffer  # JSON, .npy or a container: already a mixed buffer
+    try:
+        text = content.decode()
+    except UnicodeDecodeError:
+        return _serialized(_bytes_array(content), "mixed")
+    return _serialized(text.rstrip("\n"), "str")  # text that is not JSON: the same as text -> str
+
+
+def _plain_to_text(buffer: Buffer, source: str, target: str) -> Buffer:
+    value = _value(buffer, "plain")
+    if isinstance(value, str):
+        return _serialized(value, "text")
+    return buffer  # the JSON is the text
+
+
+def _text_to_plain(buffer: Buffer, source: str, target: str) -> Buffer:
+    try:
+        _value(buffer, "plain")
+        return buffer  # the text is JSON
+    except (ValueError, TypeError):
+        pass
+    return _serialized(_value(buffer, "text"), "plain")
+
+
+def _text_like_to_text_like(buffer: Buffer, source: str, target: str) -> Buffer:
+    return _serialized(_value(buffer, source), target)
+
+
+def _yaml_to_plain(buffer: Buffer, source: str, target: str) -> Buffer:
+    import yaml
+
+    # Read as text and load once (reading as "yaml" would load it a second time).
+    return _serialized(yaml.safe_load(_value(buffer, "text")), "plain")
+
+
+def _ipython_to_python(buffer: Buffer, source: str, target: str) -> Buffer:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    code = TransformerManager().transform_cell(_value(buffer, "text"))
+    return _serialized(code, "python")  # validates: an invalid cell gives invalid Python
+
+
+def _builtin(buffer: Buffer, source: str, target: str) -> Buffer:
+    return _serialized(_BUILTINS[target](_value(buffer, source)), target)
+
+
+# -- possible ------------------------------------------------------------------------------------
+
+
+def _scalar(buffer: Buffer, source: str, target: str) -> Buffer:
+    import numpy as np
+
+    if source == "mixed":
+        from ..celltypes.forms import PURE_PLAIN
+
+        value, storage = _mixed_parse(buffer.content)
+        if target == "str" and storage != PURE_PLAIN:
+            raise TypeError("only JSON data converts to str, not arrays")
+    else:
+        value = _value(buffer, source)
+    if isinstance(value, (dict, list, tuple)):
+        raise TypeError(f"a {type(value).__name__} has no {target} value")
+    if isinstance(value, (np.ndarray, np.generic)) and (value.ndim or value.dtype.fields):
+        # bool() would accept any non-empty array; only a single number is one value
+        raise TypeError(
+            f"an array of dtype {value.dtype} and shape {value.shape} has no {target} value"
+        )
+    return _serialized(_BUILTINS[target](value), target)
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+def _json_dtype(dtype: Any) -> bool:
+    if dtype.fields is not None:
+        return all(_json_dtype(field[0]) for field in dtype.fields.values())
+    if dtype.subdtype is not None:
+        return _json_dtype(dtype.subdtype[0])
+    return dtype.kind in "biufU"
+
+
+def _binary_to_plain(buffer: Buffer, source: str, target: str) -> Buffer:
+    value = _value(buffer, "binary")
+    if not _json_dtype(value.dtype):
+        raise TypeError(f"arrays of dtype {value.dtype} have no JSON form")
+    return _serialized(value.tolist(), "plain")
+
+
+def _only_strings(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_only_strings(item) for item in value)
+    return isinstance(value, str)
+
+
+def _plain_to_binary(buffer: Buffer, source: str, target: str) -> Buffer:
+    import numpy as np
+
+    value = _value(buffer, "plain")
+    array = np.array(value)
+    if array.dtype.hasobject:
+        raise TypeError("the value does not form an array of one fixed dtype")
+    if array.dtype.kind == "U" and not _only_strings(value):
+        # NumPy would silently turn the numbers into strings
+        raise TypeError("the value mixes strings with other items")
+    return _serialized(array, "binary")
+
+
+def _to_checksum(buffer: Buffer, source: str, target: str) -> Buffer:
+    _value(buffer, source)  # only a valid source has a meaningful checksum to point to
+    # get_checksum() registers the buffer, so the new checksum cell can be followed while it lives
+    return _serialized(buffer.get_checksum().hex(), "checksum")
+
+
+def _from_checksum(buffer: Buffer, source: str, target: str) -> Buffer:
+    value = _value(buffer, "checksum")
+    if isinstance(value, str):
+        referenced = Checksum(value).resolve()  # CacheMissError escapes as it is
+        _value(referenced, target)
+        return referenced
+    if target in ("plain", "mixed"):
+        # A dict/list of checksums is taken as the JSON it is: no references are followed.
+        _value(buffer, target)
+        return buffer
+    raise TypeError(f"a {type(value).__name__} of checksums converts only to plain or mixed")
+
+
+def _forbidden(buffer: Buffer, source: str, target: str) -> Buffer:
+    raise TypeError("this conversion is forbidden")
+
+
+_BY_CATEGORY: dict[str, Callable[[Buffer, str, str], Buffer]] = {
+    "trivial": _trivial,
+    "reinterpret": _reinterpret,
+    "possible": _scalar,
+    "forbidden": _forbidden,
+}
+
+_BY_PAIR: dict[tuple[str, str], Callable[[Buffer, str, str], Buffer]] = {
+    ("binary", "bytes"): _array_to_bytes,
+    ("mixed", "bytes"): _array_to_bytes,
+    ("bytes", "binary"): _bytes_to_binary,
+    ("bytes", "mixed"): _bytes_to_mixed,
+    ("plain", "text"): _plain_to_text,
+    ("text", "plain"): _text_to_plain,
+    ("text", "str"): _text_like_to_text_like,
+    ("str", "text"): _text_like_to_text_like,
+    ("yaml", "plain"): _yaml_to_plain,
+    ("ipython", "python"): _ipython_to_python,
+    ("binary", "plain"): _binary_to_plain,
+    ("plain", "binary"): _plain_to_binary,
+}
+for _pair in (
+    "int>str",
+    "float>str",
+    "bool>str",
+    "int>float",
+    "bool>int",
+    "float>int",
+    "int>bool",
+    "float>bool",
+    "bool>float",
+):
+    _source, _, _target = _pair.partition(">")
+    _BY_PAIR[_source, _target] = _builtin
+for _other in {pair[0] for pair in _TABLE} - {"checksum"}:
+    _BY_PAIR[_other, "checksum"] = _to_checksum
+    _BY_PAIR["checksum", _other] = _from_checksum
+
+
+def _runner(source: str, target: str, category: str) -> Callable[[Buffer, str, str], Buffer]:
+    return _BY_PAIR.get((source, target)) or _BY_CATEGORY[category]
+
+
+_unhandled = [
+    pair
+    for pair, (category, _) in _TABLE.items()
+    if category in ("reformat", "values") and pair not in _BY_PAIR
+]
+if _unhandled:
+    raise RuntimeError(f"conversion engine: no step for {_unhandled}")
+
+
+# -- the public entry point ----------------------------------------------------------------------
+
+
+def _checksum_of(buffer: Buffer) -> Checksum:
+    try:
+        return buffer.checksum
+    except AttributeError:
+        return Checksum.of(buffer.content)
+
+
+def _problem(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= _MAX_PROBLEM else text[:_MAX_PROBLEM] + "..."
+
+
+def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: str) -> Buffer:
+    """Convert a buffer (or the buffer of a checksum) from celltype ``source`` to ``target``.
+
+    A Checksum is resolved first (``CacheMissError`` if no buffer is found), even for a trivial
+    conversion, which needs the buffer only to return it; a forbidden conversion fails before
+    that. Trivial steps do not read the buffer, reinterpret steps parse it once as the target
+    and keep it. A conversion that cannot be done raises ``SeamlessConversionError``, with the
+    cause chained.
+    """
+    source = normalize_celltype(source)
+    target = normalize_celltype(target)
+    if isinstance(buffer_or_checksum, Checksum):
+        buffer, checksum = None, buffer_or_checksum
+    elif isinstance(buffer_or_checksum, Buffer):
+        buffer, checksum = buffer_or_checksum, None
+    elif isinstance(buffer_or_checksum, (bytes, bytearray, memoryview)):
+        buffer, checksum = Buffer(buffer_or_checksum), None
+    else:
+        raise TypeError(
+            "convert() takes a Buffer, a Checksum or bytes, "
+            f"not {type(buffer_or_checksum).__name__}"
+        )
+    steps = primitive_steps(source, target)
+    for step_source, step_target, category in steps:
+        if category == "forbidden":
+            # Known from the celltypes alone: no need to fetch the buffer.
+            if checksum is None:
+                checksum = _checksum_of(buffer)
+            via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
+            raise SeamlessConversionError(
+                f"cannot convert {checksum.hex()} from {source!r} to {target!r}: "
+                f"the conversion is forbidden{via}",
+                checksum=checksum,
+                source=source,
+                target=target,
+            )
+    if buffer is None:
+        buffer = checksum.resolve()
+    original = buffer
+    for step_source, step_target, category in steps:
+        try:
+            buffer = _runner(step_source, step_target, category)(buffer, step_source, step_target)
+        except CacheMissError:
+            raise
+        except Exception as exc:
+            if checksum is None:
+                checksum = _checksum_of(original)
+            via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
+            raise SeamlessConversionError(
+                f"cannot convert {checksum.hex()} from {source!r} to {target!r}{via}: "
+                f"{_problem(exc)}",
+                checksum=checksum,
+                source=source,
+                target=target,
+            ) from exc
+    return buffer
+
+
+__all__ = ["SeamlessConversionError", "convert"]

@@ -1,0 +1,78 @@
+"""HTML for the conversion matrix: a pure function of the data, styled by ``static/seamless.css``.
+
+No JavaScript: colours come from CSS classes, details from each cell's ``title`` tooltip.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from html import escape
+from importlib import resources
+
+_ARROW = "\u2192"
+
+
+@functools.lru_cache(maxsize=1)
+def stylesheet() -> str:
+    """The package's stylesheet (read once)."""
+    return resources.files(__package__).joinpath("static", "seamless.css").read_text("utf-8")
+
+
+def _class_suffix(name: str) -> str:
+    # Category names become class names; anything unexpected is reduced to a safe token.
+    return re.sub(r"[^a-z0-9-]", "-", name.lower()) or "unknown"
+
+
+def _attr(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def render_conversion_matrix(
+    celltypes: Sequence[str],
+    entries: Mapping[tuple[str, str], tuple[str, str | None]],
+    legend: Sequence[tuple[str, str, str]],
+) -> str:
+    """A self-contained HTML table: rows are sources, columns targets.
+
+    ``entries`` maps every ``(source, target)`` to ``(category, note)``; ``legend`` lists
+    ``(category, code, description)``, and ``code`` is what a cell of that category shows.
+    """
+    codes = {category: code for category, code, _ in legend}
+    out = [
+        f"<style>{stylesheet()}</style>",
+        '<div class="sc-matrix">',
+        '<table class="sc-matrix-table">',
+        '<caption class="sc-matrix-caption">Celltype conversions '
+        "(rows: source, columns: target; hover a cell for details)</caption>",
+        "<thead><tr>",
+        '<th class="sc-matrix-corner" scope="col">source \\ target</th>',
+    ]
+    for target in celltypes:
+        out.append(f'<th class="sc-matrix-col" scope="col"><span>{escape(target)}</span></th>')
+    out.append("</tr></thead><tbody>")
+    for source in celltypes:
+        out.append(f'<tr><th class="sc-matrix-row" scope="row">{escape(source)}</th>')
+        for target in celltypes:
+            category, note = entries[source, target]
+            title = f"{source} {_ARROW} {target}: {category}" + (f" ({note})" if note else "")
+            out.append(
+                f'<td class="sc-cell sc-cat-{_class_suffix(category)}" title="{_attr(title)}">'
+                f"{escape(codes.get(category, '?'))}</td>"
+            )
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    out.append('<ul class="sc-legend">')
+    for category, code, description in legend:
+        out.append(
+            f'<li class="sc-legend-item" title="{_attr(description)}">'
+            f'<span class="sc-swatch sc-cat-{_class_suffix(category)}">{escape(code)}</span> '
+            f'<span class="sc-legend-name">{escape(category)}</span>'
+            f'<span class="sc-legend-text">: {escape(description)}</span></li>'
+        )
+    out.append("</ul></div>")
+    return "".join(out)
+
+
+__all__ = ["render_conversion_matrix", "stylesheet"]
