@@ -2,7 +2,15 @@
 
 ``Checksum`` and ``Buffer`` turn Python values into canonical bytes and SHA-256 checksums
 under 13 celltypes; ``get_buffer_cache()`` keeps buffers in memory; stores bring them back.
+
+The cache, the stores and the Jupyter layer load on first use, so that importing the package
+stays fast and pulls in neither NumPy nor asyncio.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from ._errors import CacheMissError
 from .buffer import Buffer
@@ -18,15 +26,45 @@ from .conversion import (
 
 __version__ = "0.2.0.dev0"
 
+# name -> (module, attribute or None for the module itself), imported when first used
+_LAZY = {
+    "get_buffer_cache": (".cache", "get_buffer_cache"),
+    "BufferCache": (".cache", "BufferCache"),
+    "TempRef": (".cache", "TempRef"),
+    "register_fingertip_provider": (".resolution", "register_fingertip_provider"),
+    "stores": (".stores", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'seamless_core' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name, __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "CELLTYPES",
     "Buffer",
+    "BufferCache",
     "CacheMissError",
     "Checksum",
     "SeamlessConversionError",
+    "TempRef",
     "conversion_category",
     "conversion_matrix",
     "conversion_steps",
     "convert",
+    "get_buffer_cache",
+    "register_fingertip_provider",
+    "stores",
     "__version__",
 ]

@@ -1,0 +1,822 @@
+"""``BufferCache``: buffers kept in memory by interest, evicted by cost, never lost.
+
+Every checksum the cache knows has one entry, in one of three states:
+
+- *strong*: the cache holds the buffer. Only entries with interest (normal refs or a live
+  tempref) are strong; their sizes make up the usage that eviction controls.
+- *weak*: the cache holds a weak reference, so the buffer stays findable while someone else
+  keeps it alive. Buffers without interest live here, and so do evicted ones.
+- *referenced only*: interest but no buffer in memory (an ``incref`` of a checksum never
+  loaded, or an evicted buffer since collected). The buffer is attached again as soon as
+  it is registered or resolved.
+
+Concurrency: one lock guards the entries and the running totals, and every operation under
+it is O(1) (amortized, for tempref expiry). Eviction passes snapshot the strong entries
+under the lock, rank them and write spill files without it, then commit under it again,
+skipping any entry whose interest grew in between. Nothing that can run foreign code
+happens under the lock: dropping the last reference to a buffer may fire any weakref
+callback, so dropped buffers are released only after the lock is.
+
+Internal tables are keyed by the raw 32-byte digest: hashing bytes is a C call, while a
+``Checksum``'s ``__hash__`` is a Python one, and these lookups are the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from ..checksum import Checksum
+from ..stores import add_store_listener
+from ..stores.base import BufferStore
+from ..stores.folder import BufferFolder
+from .costs import CostModel
+from .eviction import victim_indices
+from .evictor import start_evictor
+from .interest import ExpiryQueue, TempRef, deadline_hint, decayed
+from .spill import FROM_ENVIRONMENT, SpillSetting
+
+if TYPE_CHECKING:
+    from ..buffer import Buffer
+
+logger = logging.getLogger(__name__)
+
+GIB = 1024**3
+DEFAULT_SOFT_CAP = 5 * GIB
+DEFAULT_HARD_CAP = 50 * GIB
+DEFAULT_BENEFIT_PER_GB = 2.0
+DEFAULT_EVICTION_INTERVAL = 0.5
+
+
+class EvictionResult(NamedTuple):
+    """What one eviction pass did."""
+
+    evicted: int
+    evicted_bytes: int
+    spilled_bytes: int
+    usage_before: int
+    usage_after: int
+
+
+class _Entry:
+    __slots__ = (
+        "key",
+        "checksum",
+        "buffer",
+        "wref",
+        "spare",
+        "size",
+        "refs",
+        "tempref",
+        "stamp",
+        "scratch",
+    )
+
+    def __init__(self, key: bytes, checksum: Checksum) -> None:
+        self.key = key
+        self.checksum = checksum
+        self.buffer: Any = None  # strong reference: only while the entry has interest
+        # Weak reference to the buffer handed out, kept while strong too, so that eviction
+        # needs no allocation. Weak tier = no strong reference but a weak one.
+        self.wref: weakref.ref | None = None
+        # A second live copy registered while the first is alive: it takes over if the first
+        # dies first, so that neither order of death loses a buffer someone still holds.
+        self.spare: weakref.ref | None = None
+        self.size: int | None = None  # None until the buffer has been seen
+        self.refs = 0
+        self.tempref: TempRef | None = None
+        self.stamp = 0  # bumped whenever interest grows; eviction commits check it
+        self.scratch = True  # every ref so far asked not to be uploaded
+
+
+def _died(dead: deque, key: bytes, wref: weakref.ref) -> None:
+    # Weakref callback, from whichever thread dropped the last reference: only queue it.
+    dead.append((key, wref))
+
+
+def _size_of(buffer: Any) -> int:
+    try:
+        return len(buffer)
+    except TypeError:
+        return 0  # counts for nothing and is never evicted
+
+
+def _checksum_of(buffer: Any) -> Checksum:
+    # Buffer.get_checksum() registers the buffer in the cache: the cache itself only
+    # computes. Other objects must carry a ``checksum`` attribute.
+    checksum = getattr(buffer, "_checksum", None)
+    if checksum is None:
+        compute = getattr(buffer, "_computed_checksum", None)
+        checksum = compute() if compute is not None else buffer.checksum
+    return checksum
+
+
+_STAMP, _BUFFER, _SIZE, _REFS, _TEMPREF, _KEY = (
+    attrgetter(name) for name in ("stamp", "buffer", "size", "refs", "tempref", "key")
+)
+
+
+def _has_interest(entry: _Entry) -> bool:
+    return bool(entry.refs) or entry.tempref is not None
+
+
+class BufferCache:
+    """Process-wide memory of buffers: weak for all, strong for those with interest.
+
+    Args:
+        soft_cap: bytes of strong buffers at or below which nothing is evicted.
+        hard_cap: bytes of strong buffers above which eviction is mandatory.
+        benefit_per_gb: units gained per GiB freed between the caps; a buffer is evicted
+            there when its loss (cost x interest) is lower than that gain.
+        spill_folder: where buffers that nothing else could bring back are written before
+            eviction: a path, a writable :class:`~seamless_core.stores.BufferFolder`, or
+            ``None`` to disable spilling (such buffers are then never evicted). By default
+            ``$SEAMLESS_SPILL_FOLDER`` (``off`` disables), else
+            ``<temp dir>/seamless-spill-<uid>``. Created on first use.
+        clock: monotonic time source in seconds, for temprefs (injectable for tests).
+        eviction_interval: seconds between background passes while above the soft cap
+            (up to 16 times more after passes that found nothing worth evicting).
+        background: evict in a background thread; without it only
+            :meth:`run_eviction_once` evicts.
+
+    ``costs`` is the :class:`~seamless_core.cache.costs.CostModel` where the ways to get
+    buffers back are declared.
+    """
+
+    def __init__(
+        self,
+        soft_cap: int = DEFAULT_SOFT_CAP,
+        hard_cap: int = DEFAULT_HARD_CAP,
+        benefit_per_gb: float = DEFAULT_BENEFIT_PER_GB,
+        *,
+        spill_folder: Any = FROM_ENVIRONMENT,
+        clock: Callable[[], float] = time.monotonic,
+        eviction_interval: float = DEFAULT_EVICTION_INTERVAL,
+        background: bool = True,
+    ) -> None:
+        if not 0 <= soft_cap <= hard_cap:
+            raise ValueError(f"need 0 <= soft_cap <= hard_cap, got {soft_cap} and {hard_cap}")
+        if not benefit_per_gb >= 0:
+            raise ValueError(f"benefit_per_gb must be >= 0, got {benefit_per_gb!r}")
+        self._soft_cap = int(soft_cap)
+        self._hard_cap = int(hard_cap)
+        self._benefit_per_gb = float(benefit_per_gb)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[bytes, _Entry] = {}
+        self._strong: dict[bytes, _Entry] = {}
+        self._dead: deque[tuple[bytes, weakref.ref]] = deque()
+        self._expiry = ExpiryQueue()
+        self._expiry_heap = self._expiry.heap  # the same list for the cache's lifetime
+        self._init_totals()
+        self._spill = SpillSetting(spill_folder)
+        self._spill_lock = threading.Lock()
+        self.costs = CostModel("read_buffer" if self._spill.path else None)
+        self._pass_lock = threading.Lock()
+        self._interval = float(eviction_interval)
+        self._background = background
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._polling = False
+        self._closed = False
+
+    def _init_totals(self) -> None:
+        self._strong_bytes = 0
+        self._strong_count = 0
+        self._weak_bytes = 0
+        self._weak_count = 0
+        self._interest_count = 0
+        self._tempref_count = 0
+        self._evictions = 0
+        self._evicted_bytes = 0
+        self._spilled_bytes = 0
+        self._spill_failures = 0
+        self._hits = 0
+        self._misses = 0
+
+    # -- policy ----------------------------------------------------------------------------
+
+    @property
+    def soft_cap(self) -> int:
+        """Bytes of strong buffers at or below which nothing is evicted."""
+        return self._soft_cap
+
+    @property
+    def hard_cap(self) -> int:
+        """Bytes of strong buffers above which eviction is mandatory."""
+        return self._hard_cap
+
+    @property
+    def benefit_per_gb(self) -> float:
+        """Units gained per GiB freed between the caps."""
+        return self._benefit_per_gb
+
+    def __repr__(self) -> str:
+        return (
+            f"<BufferCache strong {self._strong_bytes / GIB:.3g} GiB in {self._strong_count} "
+            f"buffers (soft cap {self._soft_cap / GIB:.3g} GiB, hard cap "
+            f"{self._hard_cap / GIB:.3g} GiB), weak {self._weak_bytes / GIB:.3g} GiB in "
+            f"{self._weak_count} buffers>"
+        )
+
+    # -- the spill folder ------------------------------------------------------------------
+
+    @property
+    def spill_folder(self) -> BufferFolder | None:
+        """The spill folder (created on first access), or ``None`` if spilling is off."""
+        spill = self._spill
+        if spill.folder is None and spill.path is not None:
+            with self._spill_lock:
+                try:
+                    spill.open()
+                except OSError as exc:
+                    logger.warning("spill folder %s unusable, spilling off: %s", spill.path, exc)
+                    spill.path = None
+                    self.costs.undeclared_profile = None
+        return spill.folder
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _housekeep(self) -> None:
+        """Process collected buffers and due tempref deadlines; the buffers this drops are
+        released after the lock."""
+        with self._lock:
+            dropped = self._maintain()  # noqa: F841 - released after the lock
+
+    def _maintain(self) -> list | None:
+        # Under the lock. Returns the buffers that lost their strong reference.
+        if self._dead:
+            self._drain_dead()
+        heap = self._expiry_heap
+        if heap:
+            now = self._clock()
+            if heap[0][0] <= now:
+                return self._expire(now)
+        return None
+
+    def _drain_dead(self) -> None:
+        dead, entries = self._dead, self._entries
+        while dead:
+            key, wref = dead.popleft()
+            entry = entries.get(key)
+            if entry is None:
+                continue
+            if entry.spare is wref:
+                entry.spare = None
+                continue
+            if entry.wref is not wref:
+                continue  # replaced since: the entry's current weak reference is another
+            spare, entry.spare = entry.spare, None
+            if spare is not None and spare() is not None:
+                entry.wref = spare  # the other copy lives on
+                continue
+            entry.wref = None
+            if entry.buffer is None:
+                self._weak_bytes -= entry.size or 0
+                self._weak_count -= 1
+                if not _has_interest(entry):
+                    del entries[key]
+
+    def _expire(self, now: float) -> list:
+        dropped = []
+        heap, queue = self._expiry_heap, self._expiry
+        while heap and heap[0][0] <= now:
+            deadline, key = queue.pop()
+            entry = self._entries.get(key)
+            tempref = entry.tempref if entry is not None else None
+            if tempref is None:
+                continue  # dropped already
+            if decayed(tempref._params, now) > 0.0:
+                # Refreshed since it was queued, or a deadline rounded early: queue anew.
+                hint = deadline_hint(tempref._params)
+                tempref._deadline = hint if hint > now else math.nextafter(now, math.inf)
+                queue.push(tempref._deadline, key)
+                continue
+            entry.tempref = None
+            self._tempref_count -= 1
+            if not entry.refs:
+                dropped.append(self._lose_interest(entry))
+        return dropped
+
+    # -- tier moves (under the lock) -------------------------------------------------------
+
+    def _hold_weakly(self, entry: _Entry, buffer: Any) -> bool:
+        """Point the entry's weak reference at ``buffer``; False if ``buffer`` cannot be
+        weakly referenced (the entry is then left as it was)."""
+        wref = entry.wref
+        if wref is not None and wref() is buffer:
+            return True
+        try:
+            new = weakref.ref(buffer, partial(_died, self._dead, entry.key))
+        except TypeError:
+            return False
+        if wref is not None and wref() is not None:
+            entry.spare = new  # keep following the live copy; this one takes over if needed
+        else:
+            entry.wref = new
+        return True
+
+    def _gain_interest(self, entry: _Entry) -> None:
+        self._interest_count += 1
+        wref = entry.wref
+        if wref is not None and entry.buffer is None:
+            buffer = wref()
+            if buffer is not None:
+                self._promote(entry, buffer)
+
+    def _lose_interest(self, entry: _Entry) -> Any:
+        """No refs and no tempref left: the buffer goes to the weak tier. Returns the buffer
+        the cache stopped holding, if any."""
+        self._interest_count -= 1
+        entry.scratch = True
+        if entry.buffer is not None:
+            return self._demote(entry)
+        if entry.wref is None:
+            del self._entries[entry.key]
+        return None
+
+    def _promote(self, entry: _Entry, buffer: Any) -> None:
+        """Hold ``buffer`` strongly for an entry with interest and no buffer held yet."""
+        if entry.wref is not None:  # leaving the weak tier
+            self._weak_bytes -= entry.size or 0
+            self._weak_count -= 1
+        if not self._hold_weakly(entry, buffer):
+            entry.wref = entry.spare = None  # they may point at other copies: not ours to track
+        size = entry.size
+        if size is None:
+            size = entry.size = _size_of(buffer)
+        entry.buffer = buffer
+        self._strong[entry.key] = entry
+        self._strong_count += 1
+        usage = self._strong_bytes = self._strong_bytes + size
+        if usage > self._soft_cap:
+            self._over_soft_cap()
+
+    def _demote(self, entry: _Entry) -> Any:
+        """Strong -> weak (or out of memory, for objects without weak references). Returns
+        the buffer, for the caller to drop once the lock is released."""
+        buffer = entry.buffer
+        size = entry.size
+        del self._strong[entry.key]
+        self._strong_bytes -= size
+        self._strong_count -= 1
+        entry.buffer = None
+        if entry.wref is not None:
+            self._weak_bytes += size
+            self._weak_count += 1
+        elif not _has_interest(entry):
+            del self._entries[entry.key]
+        return buffer
+
+    def _entry_for(self, checksum: Checksum) -> _Entry:
+        key = checksum._digest
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(key, checksum)
+        return entry
+
+    def _attach(self, entry: _Entry, buffer: Any) -> None:
+        """Make ``buffer`` the entry's buffer: strongly if the entry has interest."""
+        if entry.buffer is not None:
+            return
+        if entry.refs or entry.tempref is not None:
+            self._promote(entry, buffer)
+            return
+        was_weak = entry.wref is not None
+        # A registration replaces the weak reference only once the older buffer has died.
+        if not self._hold_weakly(entry, buffer):
+            if not was_weak:  # nobody asked to keep it and it cannot be held weakly
+                del self._entries[entry.key]
+            return
+        if not was_weak:
+            size = entry.size = _size_of(buffer)
+            self._weak_bytes += size
+            self._weak_count += 1
+
+    # -- registration and lookup -----------------------------------------------------------
+
+    def register(self, buffer: Buffer) -> None:
+        """Make ``buffer`` findable by its checksum: weakly, or strongly if it has refs."""
+        checksum = _checksum_of(buffer)
+        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
+            self._housekeep()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            if entry is not None:
+                self._attach(entry, buffer)
+                return
+            try:  # a checksum seen for the first time: straight to the weak tier
+                wref = weakref.ref(buffer, partial(_died, self._dead, checksum._digest))
+            except TypeError:
+                return  # nobody asked to keep it and it cannot be held weakly
+            entry = self._entries[checksum._digest] = _Entry(checksum._digest, checksum)
+            entry.wref = wref
+            size = entry.size = _size_of(buffer)
+            self._weak_bytes += size
+            self._weak_count += 1
+
+    def get(self, checksum: Checksum | str | bytes) -> Buffer | None:
+        """The buffer for ``checksum`` if it is in memory, else ``None``."""
+        if type(checksum) is not Checksum:
+            checksum = Checksum(checksum)
+        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
+            self._housekeep()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            if entry is not None:
+                buffer = entry.buffer
+                if buffer is None and entry.wref is not None:
+                    buffer = entry.wref()
+                    if buffer is not None and (entry.refs or entry.tempref is not None):
+                        self._promote(entry, buffer)
+                if buffer is not None:
+                    self._hits += 1
+                    return buffer
+            self._misses += 1
+            return None
+
+    def __contains__(self, checksum: Checksum | str | bytes) -> bool:
+        """Whether the buffer is in memory (does not count as a hit or a miss)."""
+        if type(checksum) is not Checksum:
+            checksum = Checksum(checksum)
+        entry = self._entries.get(checksum._digest)
+        if entry is None:
+            return False
+        wref = entry.wref
+        return entry.buffer is not None or (wref is not None and wref() is not None)
+
+    def __len__(self) -> int:
+        """Number of entries: buffers in memory and referenced checksums."""
+        return len(self._entries)
+
+    # -- normal refs -----------------------------------------------------------------------
+
+    def incref(self, checksum: Checksum | str | bytes, *, scratch: bool = False) -> None:
+        """Add a normal reference: the buffer stays in memory (subject to eviction) until
+        the matching :meth:`decref`. The buffer need not be in memory yet."""
+        if type(checksum) is not Checksum:
+            checksum = Checksum(checksum)
+        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
+            self._housekeep()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            if entry is None:
+                entry = self._entry_for(checksum)
+            entry.refs += 1
+            entry.stamp += 1
+            if not scratch:
+                entry.scratch = False
+            if entry.refs == 1 and entry.tempref is None:
+                self._gain_interest(entry)
+
+    def incref_buffer(self, buffer: Buffer, *, scratch: bool = False) -> None:
+        """:meth:`incref` of ``buffer``'s checksum, holding ``buffer`` itself."""
+        checksum = _checksum_of(buffer)
+        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
+            self._housekeep()
+        with self._lock:
+            entry = self._entry_for(checksum)
+            entry.refs += 1
+            entry.stamp += 1
+            if not scratch:
+                entry.scratch = False
+            if entry.refs == 1 and entry.tempref is None:
+                self._gain_interest(entry)
+            self._attach(entry, buffer)
+
+    def decref(self, checksum: Checksum | str | bytes) -> None:
+        """Remove a normal reference; ``ValueError`` if there is none to remove."""
+        if type(checksum) is not Checksum:
+            checksum = Checksum(checksum)
+        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
+            self._housekeep()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            if entry is None or not entry.refs:
+                raise ValueError(f"decref of {checksum.hex()} without a matching incref")
+            entry.refs -= 1
+            if not entry.refs and entry.tempref is None:
+                released = self._lose_interest(entry)  # noqa: F841 - dropped after the lock
+
+    # -- temprefs --------------------------------------------------------------------------
+
+    def tempref(
+        self,
+        checksum: Checksum | str | bytes,
+        *,
+        interest: float = 128.0,
+        fade_factor: float = 2.0,
+        fade_interval: float = 2.0,
+        scratch: bool = False,
+    ) -> TempRef:
+        """Add or refresh the checksum's decaying reference (one per checksum).
+
+        Its interest is ``interest / fade_factor ** (elapsed / fade_interval)``; it is gone
+        once that falls below 1/128. A refresh never lowers the interest: the tempref then
+        starts at the larger of its current and the requested interest and fades at the
+        slower of the two rates.
+        """
+        if type(checksum) is not Checksum:
+            checksum = Checksum(checksum)
+        return self._tempref(checksum, None, interest, fade_factor, fade_interval, scratch)
+
+    def tempref_buffer(
+        self,
+        buffer: Buffer,
+        *,
+        interest: float = 128.0,
+        fade_factor: float = 2.0,
+        fade_interval: float = 2.0,
+        scratch: bool = False,
+    ) -> TempRef:
+        """:meth:`tempref` of ``buffer``'s checksum, holding ``buffer`` itself."""
+        checksum = _checksum_of(buffer)
+        return self._tempref(checksum, buffer, interest, fade_factor, fade_interval, scratch)
+
+    def _tempref(
+        self,
+        checksum: Checksum,
+        buffer: Buffer | None,
+        interest: float,
+        fade_factor: float,
+        fade_interval: float,
+        scratch: bool,
+    ) -> TempRef:
+        # TempRef() and TempRef._refresh() validate the parameters before anything changes.
+        now = self._clock()
+        if self._dead or self._expiry.due(now):
+            self._housekeep()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            tempref = entry.tempref if entry is not None else None
+            if tempref is not None:
+                tempref._refresh(interest, fade_factor, fade_interval, now)
+            else:
+                tempref = TempRef(checksum, interest, fade_factor, fade_interval, now, self._clock)
+                if tempref._deadline <= now and decayed(tempref._params, now) <= 0.0:
+                    # Born below the threshold: it never holds anything.
+                    if buffer is not None:
+                        self._attach(self._entry_for(checksum), buffer)
+                    return tempref
+                if entry is None:
+                    entry = self._entry_for(checksum)
+                entry.tempref = tempref
+                self._tempref_count += 1
+                self._expiry.push(tempref._deadline, entry.key)
+                if not entry.refs:
+                    self._gain_interest(entry)
+            entry.stamp += 1
+            if not scratch:
+                entry.scratch = False
+            if buffer is not None:
+                self._attach(entry, buffer)
+            return tempref
+
+    # -- observation -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Running totals, O(1): cheap enough to poll from a dashboard.
+
+        ``strong_*``: buffers the cache holds in memory; ``weak_*``: buffers findable while
+        someone else holds them; ``referenced_count``: entries with interest, in memory or
+        not; ``tempref_count``: live temprefs; ``spill_folder``: its path, or ``None``.
+        """
+        self._housekeep()
+        with self._lock:
+            dropped = self._maintain()  # noqa: F841 - released after the lock
+            return {
+                "strong_bytes": self._strong_bytes,
+                "strong_count": self._strong_count,
+                "weak_bytes": self._weak_bytes,
+                "weak_count": self._weak_count,
+                "soft_cap": self._soft_cap,
+                "hard_cap": self._hard_cap,
+                "benefit_per_gb": self._benefit_per_gb,
+                "evictions": self._evictions,
+                "evicted_bytes": self._evicted_bytes,
+                "spilled_bytes": self._spilled_bytes,
+                "spill_failures": self._spill_failures,
+                "hits": self._hits,
+                "misses": self._misses,
+                "referenced_count": self._interest_count,
+                "tempref_count": self._tempref_count,
+                "spill_folder": self._spill.path,
+            }
+
+    def entries(self) -> list[dict[str, Any]]:
+        """One dict per entry: ``checksum``, ``size`` (``None`` if unknown), ``strong``
+        (held by the cache), ``in_memory``, ``normal_refs``, ``tempref_interest`` (now),
+        ``cost`` (to bring it back, in units), ``scratch`` (all its refs are scratch)."""
+        self._housekeep()
+        with self._lock:
+            dropped = self._maintain()  # noqa: F841 - released after the lock
+            now = self._clock()
+            rows = [
+                (e.checksum, e.size, e.buffer is not None, e.wref, e.refs, e.tempref, e.scratch)
+                for e in self._entries.values()
+            ]
+        cost = self.costs.cost
+        return [
+            {
+                "checksum": checksum,
+                "size": size,
+                "strong": strong,
+                "in_memory": strong or (wref is not None and wref() is not None),
+                "normal_refs": refs,
+                "tempref_interest": 0.0 if tempref is None else decayed(tempref._params, now),
+                "cost": cost(checksum, size),
+                "scratch": scratch and bool(refs or tempref),
+            }
+            for checksum, size, strong, wref, refs, tempref, scratch in rows
+        ]
+
+    def check_totals(self) -> None:
+        """Recount every running total from the entries; ``AssertionError`` on a mismatch.
+        A consistency check for tests, O(n)."""
+        self._housekeep()
+        with self._lock:
+            dropped = self._maintain()  # noqa: F841 - released after the lock
+            entries = list(self._entries.values())
+            strong = [e for e in entries if e.buffer is not None]
+            weak = [e for e in entries if e.buffer is None and e.wref is not None]
+            recount = {
+                "strong": (sum(e.size for e in strong), len(strong)),
+                "weak": (sum(e.size or 0 for e in weak), len(weak)),
+                "interest": sum(1 for e in entries if _has_interest(e)),
+                "temprefs": sum(1 for e in entries if e.tempref is not None),
+            }
+            totals = {
+                "strong": (self._strong_bytes, self._strong_count),
+                "weak": (self._weak_bytes, self._weak_count),
+                "interest": self._interest_count,
+                "temprefs": self._tempref_count,
+            }
+            assert totals == recount, f"running totals {totals} != recount {recount}"
+            assert set(self._strong) == {e.key for e in strong}
+            for e in entries:
+                assert e.refs >= 0, "negative refs"
+                assert e.buffer is None or _has_interest(e), "strong entry without interest"
+                assert e.buffer is not None or e.wref is not None or _has_interest(e)
+
+    # -- eviction --------------------------------------------------------------------------
+
+    def _over_soft_cap(self) -> None:
+        # Under the lock, when the strong tier grew past the soft cap.
+        if not self._background or self._closed:
+            return
+        if self._thread is None:
+            self._start_evictor()
+        elif not self._wake.is_set() and (not self._polling or self._strong_bytes > self._hard_cap):
+            self._wake.set()
+
+    def run_eviction_once(self) -> EvictionResult:
+        """Run one eviction pass now (after any pass already running)."""
+        with self._pass_lock:
+            self._housekeep()
+            with self._lock:
+                dropped = self._maintain()  # noqa: F841 - released after the lock
+                now = self._clock()
+                usage = self._strong_bytes
+                if usage <= self._soft_cap:
+                    return EvictionResult(0, 0, 0, usage, usage)
+                snapshot = list(self._strong.values())
+            victims, recoverable = self._plan(snapshot, usage, now)
+            spilled = self._spill_victims(victims, recoverable)
+            evicted, freed, dropped = self._commit(victims)
+            return EvictionResult(evicted, freed, spilled, usage, self._strong_bytes)
+
+    def _plan(self, snapshot: list[_Entry], usage: int, now: float) -> tuple[list, list]:
+        """The victims as ``(entries, buffers, stamps)`` lists in eviction order, and
+        whether each is recoverable without spilling. Decided without the lock, from
+        attributes read column by column (no per-entry objects: allocating 100 000 of them
+        wakes the garbage collector), stamps first: any later growth of interest changes
+        them, and the commit checks."""
+        stamps = list(map(_STAMP, snapshot))
+        buffers = list(map(_BUFFER, snapshot))
+        sizes = np.array(list(map(_SIZE, snapshot)), dtype=np.int64)
+        interest = np.array(list(map(_REFS, snapshot)), dtype=float)
+        if self._tempref_count:
+            temprefs = list(map(_TEMPREF, snapshot))
+            for i in [i for i, tempref in enumerate(temprefs) if tempref is not None]:
+                interest[i] += decayed(temprefs[i]._params, now)
+        costs, recoverable = self.costs.cost_array(list(map(_KEY, snapshot)), sizes)
+        chosen = victim_indices(
+            sizes, costs * interest, usage, self._soft_cap, self._hard_cap, self._benefit_per_gb
+        ).tolist()
+        victims = (
+            [snapshot[i] for i in chosen],
+            [buffers[i] for i in chosen],
+            [stamps[i] for i in chosen],
+        )
+        return victims, recoverable[chosen].tolist()
+
+    def _spill_victims(self, victims: tuple[list, list, list], recoverable: list) -> int:
+        """Write the victims that nothing else could bring back to the spill folder; those
+        that cannot be written are taken out of ``victims`` (they stay in memory)."""
+        if all(recoverable):
+            return 0
+        spilled = failures = 0
+        kept: tuple[list, list, list] = ([], [], [])
+        for entry, buffer, stamp, safe in zip(*victims, recoverable):
+            if not safe:
+                try:
+                    folder = self.spill_folder
+                    if folder is None:
+                        raise OSError("spilling is off")
+                    folder.put(entry.checksum, buffer.content)
+                except (OSError, AttributeError) as exc:
+                    failures += 1
+                    logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, exc)
+                    continue
+                self.costs.set_download_profile(entry.checksum, "read_buffer")
+                spilled += entry.size
+            for column, value in zip(kept, (entry, buffer, stamp)):
+                column.append(value)
+        for column, values in zip(victims, kept):
+            column[:] = values
+        with self._lock:
+            self._spilled_bytes += spilled
+            self._spill_failures += failures
+        return spilled
+
+    def _commit(self, victims: tuple[list, list, list]) -> tuple[int, int, list]:
+        evicted = freed = 0
+        dropped = []
+        with self._lock:
+            for entry, buffer, stamp in zip(*victims):
+                if self._strong_bytes <= self._soft_cap:
+                    break
+                if entry.buffer is not buffer or entry.stamp != stamp:
+                    continue  # changed since the snapshot: left for the next pass
+                freed += entry.size
+                evicted += 1
+                dropped.append(self._demote(entry))
+            self._evictions += evicted
+            self._evicted_bytes += freed
+        return evicted, freed, dropped
+
+    # -- the background evictor ------------------------------------------------------------
+
+    def _start_evictor(self) -> None:
+        weakref.finalize(self, self._wake.set)  # so that the thread notices we are gone
+        self._thread = start_evictor(self, self._wake)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Stop the background evictor, waiting up to ``timeout`` seconds for a pass in
+        progress. The cache stays usable; only :meth:`run_eviction_once` evicts after."""
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> BufferCache:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+# -- the process-wide cache ------------------------------------------------------------------
+
+_global_cache: BufferCache | None = None
+_global_lock = threading.Lock()
+
+
+def get_buffer_cache() -> BufferCache:
+    """The process-wide :class:`BufferCache`, created on first use with the default caps."""
+    global _global_cache
+    cache = _global_cache
+    if cache is None:
+        with _global_lock:
+            if _global_cache is None:
+                _global_cache = BufferCache()
+            cache = _global_cache
+    return cache
+
+
+def set_buffer_cache(cache: BufferCache | None) -> BufferCache | None:
+    """Replace the process-wide cache (``None``: a default one is made on next use) and
+    return the previous one. For tests, and applications that configure their own."""
+    global _global_cache
+    with _global_lock:
+        previous, _global_cache = _global_cache, cache
+    return previous
+
+
+def _declare_stored(checksum: Checksum, store: BufferStore) -> None:
+    # stores.write_buffer put the buffer in a store: it can be downloaded from there.
+    get_buffer_cache().costs.set_download_profile(checksum, store.cost_profile)
+
+
+add_store_listener(_declare_stored)

@@ -1,0 +1,79 @@
+"""Where the buffer cache spills buffers that nothing else could bring back.
+
+The spill folder is an ordinary writable :class:`~seamless_core.stores.BufferFolder`. Its
+location comes from the ``spill_folder`` argument of ``BufferCache``, else from
+``$SEAMLESS_SPILL_FOLDER`` (``off``, ``none``, ``0`` or empty disable spilling), else it is
+``<system temp dir>/seamless-spill-<uid>``, created private to the user.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from typing import Any
+
+from ..stores.folder import BufferFolder
+
+SPILL_FOLDER_ENV = "SEAMLESS_SPILL_FOLDER"
+_OFF_WORDS = frozenset({"", "0", "off", "none", "no", "false", "disabled"})
+
+
+class _FromEnvironment:
+    def __repr__(self) -> str:
+        return "<$SEAMLESS_SPILL_FOLDER, else the system temp directory>"
+
+
+FROM_ENVIRONMENT: Any = _FromEnvironment()
+
+
+def default_spill_path() -> str:
+    """``<system temp dir>/seamless-spill-<user id>``."""
+    try:
+        owner = str(os.getuid())
+    except AttributeError:  # pragma: no cover - Windows
+        owner = getpass.getuser()
+    return os.path.join(tempfile.gettempdir(), f"seamless-spill-{owner}")
+
+
+class SpillSetting:
+    """What a cache spills to: ``path`` (``None`` when disabled) and, once opened,
+    ``folder``. ``shared`` marks the default location in the shared temp directory."""
+
+    def __init__(self, spill_folder: Any = FROM_ENVIRONMENT) -> None:
+        self.folder: BufferFolder | None = None
+        self.shared = False
+        if spill_folder is FROM_ENVIRONMENT:
+            value = os.environ.get(SPILL_FOLDER_ENV)
+            if value is None:
+                self.path, self.shared = default_spill_path(), True
+            elif value.strip().lower() in _OFF_WORDS:
+                self.path = None
+            else:
+                self.path = os.path.expanduser(value)
+        elif spill_folder is None or spill_folder is False:
+            self.path = None
+        elif isinstance(spill_folder, BufferFolder):
+            if not spill_folder.writable:
+                raise ValueError(f"the spill folder must be writable: {spill_folder!r}")
+            self.folder, self.path = spill_folder, spill_folder.path
+        else:
+            self.path = os.fspath(spill_folder)
+
+    def open(self) -> BufferFolder:
+        """Create (if needed) and open the folder; ``OSError`` if it cannot be used."""
+        if self.folder is None:
+            if self.path is None:
+                raise OSError("spilling is disabled")
+            if self.shared:
+                _private_directory(self.path)
+            self.folder = BufferFolder(self.path, writable=True)
+        return self.folder
+
+
+def _private_directory(path: str) -> None:
+    # Every user can write to the temp directory: make sure the folder is ours and closed
+    # to others before putting anything in it.
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if hasattr(os, "getuid") and os.stat(path).st_uid != os.getuid():
+        raise PermissionError(f"{path} belongs to another user")
