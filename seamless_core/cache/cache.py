@@ -469,15 +469,7 @@ class BufferCache:
         if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
             self._housekeep()
         with self._lock:
-            entry = self._entries.get(checksum._digest)
-            if entry is None:
-                entry = self._entry_for(checksum)
-            entry.refs += 1
-            entry.stamp += 1
-            if not scratch:
-                entry.scratch = False
-            if entry.refs == 1 and entry.tempref is None:
-                self._gain_interest(entry)
+            self._add_ref(self._entry_for(checksum), scratch)
 
     def incref_buffer(self, buffer: Buffer, *, scratch: bool = False) -> None:
         """:meth:`incref` of ``buffer``'s checksum, holding ``buffer`` itself."""
@@ -486,13 +478,16 @@ class BufferCache:
             self._housekeep()
         with self._lock:
             entry = self._entry_for(checksum)
-            entry.refs += 1
-            entry.stamp += 1
-            if not scratch:
-                entry.scratch = False
-            if entry.refs == 1 and entry.tempref is None:
-                self._gain_interest(entry)
+            self._add_ref(entry, scratch)
             self._attach(entry, buffer)
+
+    def _add_ref(self, entry: _Entry, scratch: bool) -> None:
+        entry.refs += 1
+        entry.stamp += 1
+        if not scratch:
+            entry.scratch = False
+        if entry.refs == 1 and entry.tempref is None:
+            self._gain_interest(entry)
 
     def decref(self, checksum: Checksum | str | bytes) -> None:
         """Remove a normal reference; ``ValueError`` if there is none to remove."""

@@ -100,16 +100,6 @@ def contains_nonfinite(value: Any) -> bool:
         if kind is float:
             if child - child != 0.0:
                 return True
-        elif kind is list:  # short lists are common: look inside without a call
-            for item in child:
-                kind = type(item)
-                if kind in leaves:
-                    continue
-                if kind is float:
-                    if item - item != 0.0:
-                        return True
-                elif contains_nonfinite(item):
-                    return True
         elif contains_nonfinite(child):
             return True
     return False

@@ -38,13 +38,17 @@ def _to_scalar(value: Any, celltype: str) -> Any:
             value = value.decode()
         except UnicodeDecodeError:
             raise value_error(celltype, "bytes are not UTF-8 text", value) from None
-    convert = _SCALAR_BUILTINS[celltype]
+    return _convert_builtin(value, celltype, shown=value)
+
+
+def _convert_builtin(value: Any, celltype: str, shown: Any) -> Any:
+    """``int(value)`` etc. as the builtins do it, refusals naming the celltype."""
     try:
-        return convert(value)
+        return _SCALAR_BUILTINS[celltype](value)
     except ValueError as exc:
-        raise value_error(celltype, f"cannot convert ({exc})", value) from None
+        raise value_error(celltype, f"cannot convert ({exc})", shown) from None
     except TypeError as exc:
-        raise type_error(celltype, f"cannot convert ({exc})", value) from None
+        raise type_error(celltype, f"cannot convert ({exc})", shown) from None
 
 
 def serialize(value: Any, celltype: str) -> bytes:
@@ -70,15 +74,10 @@ def deserialize(content: bytes, celltype: str) -> Any:
     if celltype == "checksum":
         return _parse_checksum_buffer(content)
     value = _load(content, celltype)
-    convert = _SCALAR_BUILTINS.get(celltype)
-    if convert is None or isinstance(value, convert):
+    builtin = _SCALAR_BUILTINS.get(celltype)
+    if builtin is None or isinstance(value, builtin):
         return value
-    try:
-        return convert(value)
-    except ValueError as exc:
-        raise value_error(celltype, f"cannot convert ({exc})", content) from None
-    except TypeError as exc:
-        raise type_error(celltype, f"cannot convert ({exc})", content) from None
+    return _convert_builtin(value, celltype, shown=content)
 
 
 # -- the checksum celltype ---------------------------------------------------------------------
