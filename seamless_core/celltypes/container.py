@@ -21,10 +21,8 @@ import numpy as np
 from ..checksum import Checksum
 from . import forms
 from .forms import MIXED_PLAIN, PURE_BINARY, PURE_PLAIN
+from .magic import MAGIC_MIXED, MAGIC_STREAM
 from .npy import c_order_bytes
-
-MAGIC_MIXED = b"\x94SEAMLESS-MIXED"
-MAGIC_STREAM = b"\x93SEAMLESS"
 
 
 class MalformedContainer(ValueError):

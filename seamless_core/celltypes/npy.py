@@ -22,8 +22,8 @@ except ImportError:  # numpy 1.x
     from numpy.lib.format import _read_array_header, _write_array_header
 
 from .._errors import type_error, value_error
+from .magic import MAGIC_NUMPY
 
-MAGIC_NUMPY = b"\x93NUMPY"
 _MAX_HEADER = 10_000  # numpy's own limit for untrusted headers
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from .._errors import CacheMissError
 from ..buffer import Buffer
 from ..celltypes import deserialize, normalize_celltype, serialize
+from ..celltypes.magic import MAGIC_MIXED, MAGIC_NUMPY
 from ..checksum import Checksum
 from .matrix import _TABLE, primitive_steps
 
@@ -32,8 +33,6 @@ class SeamlessConversionError(ValueError):
         self.target = target
 
 
-_MAGIC_NUMPY = b"\x93NUMPY"
-_MAGIC_MIXED = b"\x94SEAMLESS-MIXED"
 _BUILTINS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float, "bool": bool}
 _MAX_PROBLEM = 300
 
@@ -88,7 +87,7 @@ def _bytes_array(content: bytes) -> Any:
 
 def _bytes_to_binary(buffer: Buffer, source: str, target: str) -> Buffer:
     content = buffer.content
-    if content.startswith(_MAGIC_NUMPY):
+    if content.startswith(MAGIC_NUMPY):
         try:
             _value(buffer, "binary")
             return buffer
@@ -106,7 +105,7 @@ def _bytes_to_mixed(buffer: Buffer, source: str, target: str) -> Buffer:
     except (ValueError, TypeError):
         storage = None
     if storage == PURE_PLAIN or (
-        storage is not None and content.startswith((_MAGIC_NUMPY, _MAGIC_MIXED))
+        storage is not None and content.startswith((MAGIC_NUMPY, MAGIC_MIXED))
     ):
         return buffer  # JSON, .npy or a container: already a mixed buffer
     try:
