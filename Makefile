@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.installed-lab
+DOCS_STAMP := $(VENV)/.installed-docs
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+# JupyterLab refuses to run as root unless told (containers, CI machines)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: test lab lint bench clean
+.PHONY: test test-browser lab notebooks docs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +20,46 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,jupyter]"
+	touch $(LAB_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+# ruff, the test suite, the browser tests (in their own process: Playwright's sync API keeps
+# an event loop running in the thread that uses it), then the tutorial notebooks under nbval
+# (their stored outputs are the expected ones).
 test: $(STAMP)
-	$(BIN)/python -m ruff check seamless_core tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
+	$(BIN)/python -m pytest --ignore=tests/browser
+	$(BIN)/python -m pytest tests/browser
+	$(BIN)/python -m pytest $(NBVAL) notebooks
+
+# Only the real-browser tests: JupyterLab in headless Chromium (installed when missing).
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -m browser
+
+# JupyterLab (with ipywidgets) on the tutorial notebooks.
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ROOT)
+
+# Run the notebooks again and store their outputs (after changing a notebook or a view).
+notebooks: $(LAB_STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NOTEBOOKS)
+
+# The documentation site, from the stored notebook outputs; any warning fails the build.
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check seamless_core tests benchmarks
-	$(BIN)/python -m ruff format --check seamless_core tests benchmarks
+	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
+	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info docs/_build

@@ -3,7 +3,7 @@
 ``Checksum`` and ``Buffer`` turn Python values into canonical bytes and SHA-256 checksums
 under 13 celltypes; ``get_buffer_cache()`` keeps buffers in memory; stores bring them back.
 
-The cache, the stores and the Jupyter layer load on first use, so that importing the package
+Conversions, the cache, the stores and the Jupyter layer load on first use, so that importing the package
 stays fast and pulls in neither NumPy nor asyncio.
 """
 
@@ -16,24 +16,38 @@ from ._errors import CacheMissError
 from .buffer import Buffer
 from .celltypes import CELLTYPES
 from .checksum import Checksum
-from .conversion import (
-    SeamlessConversionError,
-    conversion_category,
-    conversion_matrix,
-    conversion_steps,
-    convert,
-)
 
 __version__ = "0.2.0.dev0"
 
 # name -> (module, attribute or None for the module itself), imported when first used
 _LAZY = {
+    "SeamlessConversionError": (".conversion", "SeamlessConversionError"),
+    "conversion_category": (".conversion", "conversion_category"),
+    "conversion_matrix": (".conversion", "conversion_matrix"),
+    "conversion_steps": (".conversion", "conversion_steps"),
+    "convert": (".conversion", "convert"),
     "get_buffer_cache": (".cache", "get_buffer_cache"),
     "BufferCache": (".cache", "BufferCache"),
     "TempRef": (".cache", "TempRef"),
     "register_fingertip_provider": (".resolution", "register_fingertip_provider"),
     "stores": (".stores", None),
+    "flush": (".stores.upload", "flush"),
+    "dashboard": (".jupyter.dashboard", "dashboard"),
 }
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext seamless_core``: register the ``%checksum`` and ``%%buffer`` magics."""
+    from .jupyter import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext seamless_core``: remove the magics again."""
+    from .jupyter import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +77,8 @@ __all__ = [
     "conversion_matrix",
     "conversion_steps",
     "convert",
+    "dashboard",
+    "flush",
     "get_buffer_cache",
     "register_fingertip_provider",
     "stores",

@@ -165,3 +165,8 @@ class Buffer:
     def __repr__(self) -> str:
         checksum = "" if self._checksum is None else f", checksum='{self._checksum.hex()}'"
         return f"Buffer({preview(self._content, 40)}{checksum})"
+
+    def _repr_html_(self) -> str:
+        from .jupyter.html import buffer_html
+
+        return buffer_html(self)

@@ -84,6 +84,11 @@ class Checksum:
     def __repr__(self) -> str:
         return f"Checksum('{self._digest.hex()}')"
 
+    def _repr_html_(self) -> str:
+        from .jupyter.html import checksum_html
+
+        return checksum_html(self)
+
     def __reduce__(self):
         return (Checksum, (self._digest,))
 

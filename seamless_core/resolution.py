@@ -7,7 +7,8 @@ cache, with that store's download-cost profile declared. ``fingertip`` adds a la
 the registered recomputation providers.
 
 The synchronous functions never start an event loop of their own when one is running, so
-they work inside Jupyter; the asynchronous ones run blocking store reads in a thread.
+they work inside Jupyter; the asynchronous ones use the stores' async methods (which run
+blocking reads in a worker thread, or talk to a server without blocking the loop).
 """
 
 from __future__ import annotations
@@ -69,6 +70,26 @@ def _sources() -> list[BufferStore]:
     return ([spill] if spill is not None else []) + stores.list()
 
 
+def _failed(store: BufferStore, checksum: Checksum, exc: Exception, errors: list) -> None:
+    logger.warning("%r could not serve %s: %s", store, checksum, exc)
+    errors.append(exc)
+
+
+def _accept_content(
+    store: BufferStore, checksum: Checksum, content: bytes, errors: list[Exception]
+) -> Buffer | None:
+    """The buffer for what ``store`` served, registered in the cache with the store's
+    download profile; None (and an error noted) if the content has another checksum."""
+    if not store.verifies and Checksum.of(content) != checksum:
+        errors.append(CorruptBufferError(f"{store!r} served wrong data for {checksum}"))
+        return None
+    buffer = Buffer(content, checksum=checksum)
+    cache = get_buffer_cache()
+    cache.costs.set_download_profile(checksum, store.cost_profile)
+    cache.register(buffer)
+    return buffer
+
+
 def _from_storage(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
     """Blocking: ask the spill folder and the stores in turn. Returns the buffer (or None)
     and the errors met on the way (corrupt copies, unreachable stores)."""
@@ -77,24 +98,37 @@ def _from_storage(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
         try:
             content = store.get(checksum)
         except (CorruptBufferError, OSError) as exc:
-            logger.warning("%r could not serve %s: %s", store, checksum, exc)
-            errors.append(exc)
+            _failed(store, checksum, exc, errors)
             continue
-        if content is None:
+        if content is not None:
+            buffer = _accept_content(store, checksum, content, errors)
+            if buffer is not None:
+                return buffer, errors
+    return None, errors
+
+
+async def _from_storage_async(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
+    """Async twin of :func:`_from_storage`, through the stores' async methods."""
+    errors: list[Exception] = []
+    for store in _sources():
+        try:
+            content = await store.get_async(checksum)
+        except (CorruptBufferError, OSError) as exc:
+            _failed(store, checksum, exc, errors)
             continue
-        if not store.verifies and Checksum.of(content) != checksum:
-            errors.append(CorruptBufferError(f"{store!r} served wrong data for {checksum}"))
-            continue
-        buffer = Buffer(content, checksum=checksum)
-        cache = get_buffer_cache()
-        cache.costs.set_download_profile(checksum, store.cost_profile)
-        cache.register(buffer)
-        return buffer, errors
+        if content is not None:
+            buffer = _accept_content(store, checksum, content, errors)
+            if buffer is not None:
+                return buffer, errors
     return None, errors
 
 
 def _miss(checksum: Checksum, errors: list[Exception], what: str = "") -> CacheMissError:
-    problems = f" ({len(errors)} failed: {errors[0]})" if errors else ""
+    # Every problem is listed: each names its store, and the user needs to know which
+    # server is down or which folder holds a corrupt copy.
+    problems = ""
+    if errors:
+        problems = f" ({len(errors)} failed: " + "; ".join(str(e) for e in errors) + ")"
     return CacheMissError(
         f"no buffer for checksum {checksum.hex()}: not in memory, the spill folder or any "
         f"of the {len(stores.list())} registered stores{what}{problems}"
@@ -115,12 +149,12 @@ def resolve_sync(checksum: Checksum | str | bytes) -> Buffer:
 
 
 async def resolve_async(checksum: Checksum | str | bytes) -> Buffer:
-    """Async twin of :func:`resolve_sync`; store reads run in a worker thread."""
+    """Async twin of :func:`resolve_sync`; stores are read through their async methods."""
     checksum = _as_checksum(checksum)
     buffer = _from_memory(checksum)
     if buffer is not None:
         return buffer
-    buffer, errors = await asyncio.to_thread(_from_storage, checksum)
+    buffer, errors = await _from_storage_async(checksum)
     if buffer is None:
         raise _miss(checksum, errors) from (errors[0] if errors else None)
     return buffer

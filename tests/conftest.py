@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -31,3 +32,100 @@ def _private_spill_folder(tmp_path_factory, monkeypatch):
     _reset_process_state(None)
     yield
     _reset_process_state(previous_stores)
+
+
+# Stores configured in the developer's environment must not leak into the tests (those that
+# test the variables set them themselves).
+for _variable in ("SEAMLESS_BUFFER_FOLDERS", "SEAMLESS_HASHSERVER_URLS"):
+    os.environ.pop(_variable, None)
+
+
+# -- background uploads ----------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _settled_uploads():
+    """Let each test's background uploads finish within it, and forget their failures."""
+    yield
+    upload = sys.modules.get("seamless_core.stores.upload")
+    if upload is not None:
+        upload.flush(timeout=30)
+        upload.reset()
+
+
+# -- a real hashserver -----------------------------------------------------------------------
+
+
+class RunningHashServer:
+    """A ``hashserver`` subprocess on 127.0.0.1: its ``url``, ``directory`` and ``process``."""
+
+    def __init__(self, directory, writable: bool = True, layout: str = "prefix") -> None:
+        import socket
+        import subprocess
+
+        self.directory = directory
+        for _attempt in range(3):  # the free port may be taken between probe and bind
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            self.url = f"http://127.0.0.1:{port}"
+            command = [sys.executable, "-m", "hashserver", str(directory), "--host", "127.0.0.1"]
+            command += ["--port", str(port), "--layout", layout]
+            command += ["--writable"] if writable else []
+            self.log = directory.parent / f"{directory.name}-{port}.log"
+            with open(self.log, "wb") as log:
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            if self._wait_ready(timeout=30.0):
+                return
+            self.kill()
+        raise RuntimeError(f"hashserver did not start:\n{self.log.read_text()[-2000:]}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        import time
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with opener.open(self.url + "/healthcheck", timeout=1.0) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def kill(self) -> None:
+        """Stop the server (SIGKILL, no goodbye) and reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def hashserver_factory(tmp_path_factory):
+    """``start(writable=True, layout="prefix")`` -> a fresh :class:`RunningHashServer` in
+    its own temporary directory; every server started is killed at the end of the session."""
+    import importlib.util
+
+    if importlib.util.find_spec("hashserver") is None:
+        pytest.skip("the hashserver package is not installed")
+    started: list[RunningHashServer] = []
+
+    def start(writable: bool = True, layout: str = "prefix") -> RunningHashServer:
+        server = RunningHashServer(tmp_path_factory.mktemp("hashserver"), writable, layout)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def hashserver(hashserver_factory):
+    """One writable hashserver shared by the session's tests."""
+    return hashserver_factory()

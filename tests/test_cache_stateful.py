@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 import tempfile
@@ -76,6 +77,7 @@ class CacheMachine(RuleBasedStateMachine):
             clock=self.clock,
             background=False,
             spill_folder=self.spill_dir if spill else None,
+            upload_hook=None,  # background uploads would declare costs behind the model's back
         )
         set_buffer_cache(self.cache)
         self.store = stores.add(DictStore("remote_hashserver"))
@@ -222,6 +224,9 @@ class CacheMachine(RuleBasedStateMachine):
             del stats["hits"], stats["misses"]
             return {row["checksum"]: row for row in self.cache.entries()}, stats
 
+        # Buffers caught in reference cycles (tracebacks of earlier rules) die when the cyclic
+        # collector runs, which may be in the middle of this rule: collect them first.
+        gc.collect()
         before = state()
         for _ in range(n):
             self.cache.incref(CHECKSUMS[i])

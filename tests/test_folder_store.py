@@ -148,3 +148,127 @@ def test_read_only_folder_does_not_sweep(tmp_path):
 def test_repr(tmp_path):
     folder = BufferFolder(tmp_path, writable=True)
     assert repr(folder) == f"BufferFolder({str(tmp_path)!r}, writable=True)"
+
+
+# -- compressed files, layouts, concurrency --------------------------------------------------
+
+
+def _compress(suffix: str, data: bytes) -> bytes:
+    import gzip
+
+    import zstandard
+
+    if suffix == ".zst":
+        return zstandard.ZstdCompressor().compress(data)
+    return gzip.compress(data)
+
+
+@pytest.mark.parametrize("suffix", [".zst", ".gz"])
+def test_compressed_files_are_read_decompressed(tmp_path, suffix):
+    folder = BufferFolder(tmp_path / "f", writable=True)
+    path = folder.path_of(CHECKSUM) + suffix
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as f:
+        f.write(_compress(suffix, CONTENT))
+    assert folder.has(CHECKSUM)
+    assert folder.get(CHECKSUM) == CONTENT
+    assert folder.buffer_length(CHECKSUM) == len(CONTENT)  # by decompressing
+    with open(folder.path_of(CHECKSUM) + ".BUFFERLENGTH", "w") as f:
+        f.write(str(len(CONTENT)))
+    assert folder.buffer_length(CHECKSUM) == len(CONTENT)  # from the hashserver's sidecar
+
+
+@pytest.mark.parametrize("suffix", [".zst", ".gz"])
+def test_corrupt_compressed_files_are_refused(tmp_path, suffix):
+    folder = BufferFolder(tmp_path, writable=True)
+    path = folder.path_of(CHECKSUM) + suffix
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as f:
+        f.write(_compress(suffix, b"something else"))
+    with pytest.raises(CorruptBufferError, match="another checksum"):
+        folder.get(CHECKSUM)
+    with open(path, "wb") as f:
+        f.write(b"not compressed at all")
+    with pytest.raises(CorruptBufferError, match="corrupt compressed data"):
+        folder.get(CHECKSUM)
+
+
+def test_an_intact_copy_wins_over_a_corrupt_one(tmp_path):
+    folder = BufferFolder(tmp_path, writable=True)
+    folder.put(CHECKSUM, CONTENT)
+    with open(folder.path_of(CHECKSUM), "wb") as f:
+        f.write(b"bit rot")
+    with open(folder.path_of(CHECKSUM) + ".zst", "wb") as f:
+        f.write(_compress(".zst", CONTENT))
+    assert folder.get(CHECKSUM) == CONTENT
+
+
+def test_flat_folder_with_compressed_files(tmp_path):
+    (tmp_path / (CHECKSUM.hex() + ".gz")).write_bytes(_compress(".gz", CONTENT))
+    folder = BufferFolder(tmp_path)
+    assert folder.layout == "flat"
+    assert folder.get(CHECKSUM) == CONTENT
+    assert folder.has_batch([CHECKSUM, Checksum.of(b"x")]) == [True, False]
+    assert folder.buffer_length_batch([CHECKSUM]) == [len(CONTENT)]
+
+
+def test_prefix_folder_written_by_a_hashserver(tmp_path):
+    (tmp_path / PREFIX_SENTINEL).write_bytes(b"1\n")
+    sub = tmp_path / CHECKSUM.hex()[:2]
+    sub.mkdir()
+    (sub / CHECKSUM.hex()).write_bytes(CONTENT)
+    assert BufferFolder(tmp_path).get(CHECKSUM) == CONTENT
+
+
+def test_async_twins(tmp_path):
+    import asyncio
+
+    folder = BufferFolder(tmp_path, writable=True)
+
+    async def main():
+        await folder.put_async(CHECKSUM, CONTENT)
+        return (
+            await folder.get_async(CHECKSUM),
+            await folder.has_async(CHECKSUM),
+            await folder.buffer_length_async(CHECKSUM),
+            await folder.has_batch_async([CHECKSUM]),
+        )
+
+    assert asyncio.run(main()) == (CONTENT, True, len(CONTENT), [True])
+
+
+def _hammer(root: str, content: bytes, rounds: int, start) -> None:
+    folder = BufferFolder(root, writable=True)
+    checksum = Checksum.of(content)
+    start.wait()
+    for _ in range(rounds):
+        path = folder.path_of(checksum)
+        try:
+            os.unlink(path)  # force a real write every round
+        except FileNotFoundError:
+            pass
+        folder.put(checksum, content)
+        got = folder.get(checksum)
+        assert got is None or got == content  # a reader never sees a partial file
+
+
+def test_concurrent_writers_leave_one_intact_file(tmp_path):
+    import multiprocessing
+
+    content = os.urandom(2 << 20)
+    root = str(tmp_path / "shared")
+    BufferFolder(root, writable=True)
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=_hammer, args=(root, content, 15, start)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    folder = BufferFolder(root)
+    checksum = Checksum.of(content)
+    assert folder.get(checksum) == content
+    files = [name for _, _, names in os.walk(root) for name in names]
+    assert sorted(files) == sorted([PREFIX_SENTINEL, checksum.hex()])

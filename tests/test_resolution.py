@@ -231,4 +231,4 @@ def test_store_registry():
     with pytest.raises(ValueError):
         stores.remove(store)
     with pytest.raises(TypeError):
-        stores.add("/not/a/store")
+        stores.add(42)

@@ -40,6 +40,7 @@ from ..checksum import Checksum
 from ..stores import add_store_listener
 from ..stores.base import BufferStore
 from ..stores.folder import BufferFolder
+from ..stores.upload import request_upload
 from .costs import CostModel
 from .eviction import victim_indices
 from .evictor import start_evictor
@@ -80,6 +81,7 @@ class _Entry:
         "tempref",
         "stamp",
         "scratch",
+        "upload",
     )
 
     def __init__(self, key: bytes, checksum: Checksum) -> None:
@@ -97,6 +99,7 @@ class _Entry:
         self.tempref: TempRef | None = None
         self.stamp = 0  # bumped whenever interest grows; eviction commits check it
         self.scratch = True  # every ref so far asked not to be uploaded
+        self.upload = False  # handed to the upload hook already
 
 
 def _died(dead: deque, key: bytes, wref: weakref.ref) -> None:
@@ -148,6 +151,13 @@ class BufferCache:
             (up to 16 times more after passes that found nothing worth evicting).
         background: evict in a background thread; without it only
             :meth:`run_eviction_once` evicts.
+        upload_hook: called as ``upload_hook(checksum, buffer)``, outside the lock, the
+            first time an entry has both a non-scratch reference and its buffer in memory.
+            If the hook has a ``gate`` attribute, ``gate()`` is asked first (under the
+            lock: it must be quick and do no I/O) and the call waits for a later reference
+            while it returns False. The default queues the buffer for background upload to
+            the writable stores (:mod:`seamless_core.stores.upload`); ``None`` uploads
+            nothing.
 
     ``costs`` is the :class:`~seamless_core.cache.costs.CostModel` where the ways to get
     buffers back are declared.
@@ -163,6 +173,7 @@ class BufferCache:
         clock: Callable[[], float] = time.monotonic,
         eviction_interval: float = DEFAULT_EVICTION_INTERVAL,
         background: bool = True,
+        upload_hook: Callable[[Checksum, Any], None] | None = request_upload,
     ) -> None:
         if not 0 <= soft_cap <= hard_cap:
             raise ValueError(f"need 0 <= soft_cap <= hard_cap, got {soft_cap} and {hard_cap}")
@@ -189,6 +200,13 @@ class BufferCache:
         self._thread: threading.Thread | None = None
         self._polling = False
         self._closed = False
+        self._upload_hook = upload_hook
+        # Optional cheap check, without I/O, of whether the hook would do anything now (the
+        # default: whether any store could take uploads); entries wait while it says no.
+        self._upload_gate = getattr(upload_hook, "gate", None)
+        # (checksum, buffer) pairs for the upload hook: queued under the lock, handed over
+        # after it, since the hook is foreign code.
+        self._to_upload: deque[tuple[Checksum, Any]] = deque()
 
     def _init_totals(self) -> None:
         self._strong_bytes = 0
@@ -229,7 +247,17 @@ class BufferCache:
             f"{self._weak_count} buffers>"
         )
 
+    def _repr_html_(self) -> str | None:
+        from ..jupyter.html import cache_html
+
+        return cache_html(self)
+
     # -- the spill folder ------------------------------------------------------------------
+
+    @property
+    def spill_path(self) -> str | None:
+        """The spill folder's path (``None`` if spilling is off), without creating it."""
+        return self._spill.path
 
     @property
     def spill_folder(self) -> BufferFolder | None:
@@ -356,11 +384,35 @@ class BufferCache:
         if size is None:
             size = entry.size = _size_of(buffer)
         entry.buffer = buffer
+        if not entry.scratch and not entry.upload:
+            self._want_upload(entry)
         self._strong[entry.key] = entry
         self._strong_count += 1
         usage = self._strong_bytes = self._strong_bytes + size
         if usage > self._soft_cap:
             self._over_soft_cap()
+
+    def _want_upload(self, entry: _Entry) -> None:
+        # Under the lock, for an entry with a non-scratch ref and its buffer held.
+        if self._upload_hook is not None:
+            gate = self._upload_gate
+            if gate is not None and not gate():
+                return
+            entry.upload = True
+            self._to_upload.append((entry.checksum, entry.buffer))
+
+    def _dispatch_uploads(self) -> None:
+        # After the lock: hand the queued buffers to the upload hook.
+        hook, pending = self._upload_hook, self._to_upload
+        while pending:
+            try:
+                checksum, buffer = pending.popleft()
+            except IndexError:  # another thread emptied it first
+                return
+            try:
+                hook(checksum, buffer)
+            except Exception:
+                logger.exception("upload hook failed for %s", checksum)
 
     def _demote(self, entry: _Entry) -> Any:
         """Strong -> weak (or out of memory, for objects without weak references). Returns
@@ -410,20 +462,24 @@ class BufferCache:
         checksum = _checksum_of(buffer)
         if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
             self._housekeep()
-        with self._lock:
-            entry = self._entries.get(checksum._digest)
-            if entry is not None:
-                self._attach(entry, buffer)
-                return
-            try:  # a checksum seen for the first time: straight to the weak tier
-                wref = weakref.ref(buffer, partial(_died, self._dead, checksum._digest))
-            except TypeError:
-                return  # nobody asked to keep it and it cannot be held weakly
-            entry = self._entries[checksum._digest] = _Entry(checksum._digest, checksum)
-            entry.wref = wref
-            size = entry.size = _size_of(buffer)
-            self._weak_bytes += size
-            self._weak_count += 1
+        try:
+            with self._lock:
+                entry = self._entries.get(checksum._digest)
+                if entry is not None:
+                    self._attach(entry, buffer)
+                    return
+                try:  # a checksum seen for the first time: straight to the weak tier
+                    wref = weakref.ref(buffer, partial(_died, self._dead, checksum._digest))
+                except TypeError:
+                    return  # nobody asked to keep it and it cannot be held weakly
+                entry = self._entries[checksum._digest] = _Entry(checksum._digest, checksum)
+                entry.wref = wref
+                size = entry.size = _size_of(buffer)
+                self._weak_bytes += size
+                self._weak_count += 1
+        finally:
+            if self._to_upload:
+                self._dispatch_uploads()
 
     def get(self, checksum: Checksum | str | bytes) -> Buffer | None:
         """The buffer for ``checksum`` if it is in memory, else ``None``."""
@@ -431,19 +487,23 @@ class BufferCache:
             checksum = Checksum(checksum)
         if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
             self._housekeep()
-        with self._lock:
-            entry = self._entries.get(checksum._digest)
-            if entry is not None:
-                buffer = entry.buffer
-                if buffer is None and entry.wref is not None:
-                    buffer = entry.wref()
-                    if buffer is not None and (entry.refs or entry.tempref is not None):
-                        self._promote(entry, buffer)
-                if buffer is not None:
-                    self._hits += 1
-                    return buffer
-            self._misses += 1
-            return None
+        try:
+            with self._lock:
+                entry = self._entries.get(checksum._digest)
+                if entry is not None:
+                    buffer = entry.buffer
+                    if buffer is None and entry.wref is not None:
+                        buffer = entry.wref()
+                        if buffer is not None and (entry.refs or entry.tempref is not None):
+                            self._promote(entry, buffer)
+                    if buffer is not None:
+                        self._hits += 1
+                        return buffer
+                self._misses += 1
+                return None
+        finally:
+            if self._to_upload:
+                self._dispatch_uploads()
 
     def __contains__(self, checksum: Checksum | str | bytes) -> bool:
         """Whether the buffer is in memory (does not count as a hit or a miss)."""
@@ -470,6 +530,8 @@ class BufferCache:
             self._housekeep()
         with self._lock:
             self._add_ref(self._entry_for(checksum), scratch)
+        if self._to_upload:
+            self._dispatch_uploads()
 
     def incref_buffer(self, buffer: Buffer, *, scratch: bool = False) -> None:
         """:meth:`incref` of ``buffer``'s checksum, holding ``buffer`` itself."""
@@ -480,6 +542,8 @@ class BufferCache:
             entry = self._entry_for(checksum)
             self._add_ref(entry, scratch)
             self._attach(entry, buffer)
+        if self._to_upload:
+            self._dispatch_uploads()
 
     def _add_ref(self, entry: _Entry, scratch: bool) -> None:
         entry.refs += 1
@@ -488,6 +552,8 @@ class BufferCache:
             entry.scratch = False
         if entry.refs == 1 and entry.tempref is None:
             self._gain_interest(entry)
+        if not scratch and not entry.upload and entry.buffer is not None:
+            self._want_upload(entry)
 
     def decref(self, checksum: Checksum | str | bytes) -> None:
         """Remove a normal reference; ``ValueError`` if there is none to remove."""
@@ -551,31 +617,39 @@ class BufferCache:
         now = self._clock()
         if self._dead or self._expiry.due(now):
             self._housekeep()
-        with self._lock:
-            entry = self._entries.get(checksum._digest)
-            tempref = entry.tempref if entry is not None else None
-            if tempref is not None:
-                tempref._refresh(interest, fade_factor, fade_interval, now)
-            else:
-                tempref = TempRef(checksum, interest, fade_factor, fade_interval, now, self._clock)
-                if tempref._deadline <= now and decayed(tempref._params, now) <= 0.0:
-                    # Born below the threshold: it never holds anything.
-                    if buffer is not None:
-                        self._attach(self._entry_for(checksum), buffer)
-                    return tempref
-                if entry is None:
-                    entry = self._entry_for(checksum)
-                entry.tempref = tempref
-                self._tempref_count += 1
-                self._expiry.push(tempref._deadline, entry.key)
-                if not entry.refs:
-                    self._gain_interest(entry)
-            entry.stamp += 1
-            if not scratch:
-                entry.scratch = False
-            if buffer is not None:
-                self._attach(entry, buffer)
-            return tempref
+        try:
+            with self._lock:
+                entry = self._entries.get(checksum._digest)
+                tempref = entry.tempref if entry is not None else None
+                if tempref is not None:
+                    tempref._refresh(interest, fade_factor, fade_interval, now)
+                else:
+                    tempref = TempRef(
+                        checksum, interest, fade_factor, fade_interval, now, self._clock
+                    )
+                    if tempref._deadline <= now and decayed(tempref._params, now) <= 0.0:
+                        # Born below the threshold: it never holds anything.
+                        if buffer is not None:
+                            self._attach(self._entry_for(checksum), buffer)
+                        return tempref
+                    if entry is None:
+                        entry = self._entry_for(checksum)
+                    entry.tempref = tempref
+                    self._tempref_count += 1
+                    self._expiry.push(tempref._deadline, entry.key)
+                    if not entry.refs:
+                        self._gain_interest(entry)
+                entry.stamp += 1
+                if not scratch:
+                    entry.scratch = False
+                if buffer is not None:
+                    self._attach(entry, buffer)
+                if not scratch and not entry.upload and entry.buffer is not None:
+                    self._want_upload(entry)
+                return tempref
+        finally:
+            if self._to_upload:
+                self._dispatch_uploads()
 
     # -- observation -----------------------------------------------------------------------
 

@@ -211,6 +211,11 @@ class TempRef:
             f"{self.start:g}, /{self.fade_factor:g} every {self.fade_interval:g} s)"
         )
 
+    def _repr_html_(self) -> str:
+        from ..jupyter.html import tempref_html
+
+        return tempref_html(self)
+
 
 class ExpiryQueue:
     """Min-heap of ``(deadline, key)``; the cache decides what a due item means.

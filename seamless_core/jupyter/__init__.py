@@ -1,0 +1,28 @@
+"""The Jupyter layer: magics, rich HTML views, and the live cache dashboard.
+
+``%load_ext seamless_core`` registers the ``%checksum`` and ``%%buffer`` magics
+(:mod:`seamless_core.jupyter.magics`). The ``_repr_html_`` views of checksums, buffers,
+temprefs and caches live in :mod:`seamless_core.jupyter.html`. Nothing here imports IPython
+until the extension is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the ``%checksum`` and ``%%buffer`` magics with ``ipython``."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics (``%unload_ext seamless_core``)."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+__all__ = ["load_ipython_extension", "unload_ipython_extension"]

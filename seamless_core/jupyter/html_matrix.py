@@ -1,23 +1,18 @@
 """HTML for the conversion matrix: a pure function of the data, styled by ``static/seamless.css``.
 
-No JavaScript: colours come from CSS classes, details from each cell's ``title`` tooltip.
+No JavaScript: colours come from CSS classes, details from each cell's ``title`` tooltip. The
+view carries a plain-text grid too, shown where the stylesheet is stripped (untrusted notebooks).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from html import escape
-from importlib import resources
+
+from .html import stylesheet, wrap_view
 
 _ARROW = "\u2192"
-
-
-@functools.lru_cache(maxsize=1)
-def stylesheet() -> str:
-    """The package's stylesheet (read once)."""
-    return resources.files(__package__).joinpath("static", "seamless.css").read_text("utf-8")
 
 
 def _class_suffix(name: str) -> str:
@@ -33,15 +28,18 @@ def render_conversion_matrix(
     celltypes: Sequence[str],
     entries: Mapping[tuple[str, str], tuple[str, str | None]],
     legend: Sequence[tuple[str, str, str]],
+    text: str | None = None,
 ) -> str:
     """A self-contained HTML table: rows are sources, columns targets.
 
     ``entries`` maps every ``(source, target)`` to ``(category, note)``; ``legend`` lists
     ``(category, code, description)``, and ``code`` is what a cell of that category shows.
+    ``text`` is the plain-text fallback (by default a grid of the codes).
     """
     codes = {category: code for category, code, _ in legend}
+    if text is None:
+        text = text_grid(celltypes, entries, codes)
     out = [
-        f"<style>{stylesheet()}</style>",
         '<div class="sc-matrix">',
         '<table class="sc-matrix-table">',
         '<caption class="sc-matrix-caption">Celltype conversions '
@@ -72,7 +70,25 @@ def render_conversion_matrix(
             f'<span class="sc-legend-text">: {escape(description)}</span></li>'
         )
     out.append("</ul></div>")
-    return "".join(out)
+    return wrap_view("".join(out), text, css=stylesheet())
 
 
-__all__ = ["render_conversion_matrix", "stylesheet"]
+def text_grid(
+    celltypes: Sequence[str],
+    entries: Mapping[tuple[str, str], tuple[str, str | None]],
+    codes: Mapping[str, str],
+) -> str:
+    """The matrix as a grid of one-character codes, with a legend line."""
+    width = max([len(c) for c in celltypes] + [6]) + 1
+    lines = [
+        "Celltype conversions (rows: source, columns: target)",
+        " " * width + " ".join(t[:3].ljust(3) for t in celltypes).rstrip(),
+    ]
+    for source in celltypes:
+        cells = " ".join(codes.get(entries[source, t][0], "?").ljust(3) for t in celltypes)
+        lines.append((source.ljust(width) + cells).rstrip())
+    lines.append("  ".join(f"{code} {category}" for category, code in codes.items()))
+    return "\n".join(lines)
+
+
+__all__ = ["render_conversion_matrix", "stylesheet", "text_grid"]

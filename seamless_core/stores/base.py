@@ -2,15 +2,25 @@
 
 A store maps checksums to buffers. Stores sit below the buffer cache: they know nothing of
 it, and the cache (or :mod:`seamless_core.resolution`) decides when to ask them.
+
+Four operations make a store: :meth:`~BufferStore.get`, :meth:`~BufferStore.has`,
+:meth:`~BufferStore.put` and :meth:`~BufferStore.buffer_length`. Each has an async twin
+(``get_async``, ...) and the queries have batch forms; by default the twins run the
+synchronous methods in a worker thread and the batches loop, and stores with a better way
+(a network client, a batch endpoint) override them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 
 from ..checksum import Checksum
 
 DOWNLOAD_PROFILES = ("read_buffer", "local_hashserver", "remote_hashserver")
+
+ChecksumLike = Checksum | str | bytes
 
 
 class CorruptBufferError(ValueError):
@@ -18,7 +28,16 @@ class CorruptBufferError(ValueError):
 
 
 class StoreNotWritableError(PermissionError):
-    """``put`` was called on a store opened read-only."""
+    """``put`` was called on a store that does not accept buffers."""
+
+
+class StoreUnavailableError(ConnectionError):
+    """A store could not be reached, or did not answer in time or in its protocol."""
+
+
+def as_checksum(checksum: ChecksumLike) -> Checksum:
+    """``checksum`` as a :class:`Checksum` (hex strings and raw bytes accepted)."""
+    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
 
 
 class BufferStore(ABC):
@@ -40,19 +59,20 @@ class BufferStore(ABC):
     verifies: bool = False
 
     @abstractmethod
-    def get(self, checksum: Checksum) -> bytes | None:
+    def get(self, checksum: ChecksumLike) -> bytes | None:
         """The buffer stored under ``checksum``, or ``None`` when the store does not have it.
 
         Raises :class:`CorruptBufferError` if the stored data does not match the checksum
-        (stores with ``verifies = True``).
+        (stores with ``verifies = True``), :class:`StoreUnavailableError` (an ``OSError``)
+        if the store cannot be reached.
         """
 
     @abstractmethod
-    def has(self, checksum: Checksum) -> bool:
+    def has(self, checksum: ChecksumLike) -> bool:
         """Whether the store holds a buffer for ``checksum`` (without reading it)."""
 
     @abstractmethod
-    def put(self, checksum: Checksum, content: bytes) -> None:
+    def put(self, checksum: ChecksumLike, content: bytes) -> None:
         """Store ``content`` under ``checksum``; a no-op when it is already there.
 
         The caller guarantees that ``checksum`` is the checksum of ``content``. Raises
@@ -60,8 +80,56 @@ class BufferStore(ABC):
         """
 
     @abstractmethod
-    def buffer_length(self, checksum: Checksum) -> int | None:
+    def buffer_length(self, checksum: ChecksumLike) -> int | None:
         """The length in bytes of the buffer for ``checksum``, or ``None`` if not stored."""
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def has_batch(
+        self, checksums: Iterable[ChecksumLike], *, include_promises: bool = True
+    ) -> list[bool]:
+        """:meth:`has` of each checksum, in order. ``include_promises=False`` counts only
+        buffers present now, not those a producer has promised (hashservers)."""
+        return [self.has(checksum) for checksum in checksums]
+
+    def buffer_length_batch(self, checksums: Iterable[ChecksumLike]) -> list[int | None]:
+        """:meth:`buffer_length` of each checksum, in order."""
+        return [self.buffer_length(checksum) for checksum in checksums]
+
+    # -- async twins -----------------------------------------------------------------------
+
+    async def get_async(self, checksum: ChecksumLike) -> bytes | None:
+        """Async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, checksum)
+
+    async def has_async(self, checksum: ChecksumLike) -> bool:
+        """Async twin of :meth:`has`."""
+        return await asyncio.to_thread(self.has, checksum)
+
+    async def put_async(self, checksum: ChecksumLike, content: bytes) -> None:
+        """Async twin of :meth:`put`."""
+        await asyncio.to_thread(self.put, checksum, content)
+
+    async def buffer_length_async(self, checksum: ChecksumLike) -> int | None:
+        """Async twin of :meth:`buffer_length`."""
+        return await asyncio.to_thread(self.buffer_length, checksum)
+
+    async def has_batch_async(
+        self, checksums: Sequence[ChecksumLike], *, include_promises: bool = True
+    ) -> list[bool]:
+        """Async twin of :meth:`has_batch`."""
+        return await asyncio.to_thread(self.has_batch, checksums, include_promises=include_promises)
+
+    async def buffer_length_batch_async(
+        self, checksums: Sequence[ChecksumLike]
+    ) -> list[int | None]:
+        """Async twin of :meth:`buffer_length_batch`."""
+        return await asyncio.to_thread(self.buffer_length_batch, checksums)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 - a no-op is the right default
+        """Release connections or other resources; the store reopens them if used again."""
 
     def _require_writable(self) -> None:
         if not self.writable:

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from .._atomic import TEMP_PREFIX, write_atomic
+from .._compression import (
+    COMPRESSION_SUFFIXES,
+    DecompressionError,
+    decompressing_reader,
+    read_decompressed,
+)
 from ..checksum import Checksum, sha256_digest
 from .base import BufferStore, CorruptBufferError
+from .base import as_checksum as _as_checksum
+
+logger = logging.getLogger(__name__)
 
 PREFIX_SENTINEL = ".HASHSERVER_PREFIX"
+# A hashserver that stores a buffer compressed writes its decompressed length beside it.
+LENGTH_SIDECAR = ".BUFFERLENGTH"
 # Temp files younger than this may belong to a write still in progress in another process
 # sharing the folder, so the sweep at start leaves them alone.
 DEFAULT_SWEEP_AGE = 15 * 60.0
 
 
-def _as_checksum(checksum: Checksum | str | bytes) -> Checksum:
-    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+def _decompressed_length(path: str, suffix: str) -> int:
+    block = bytearray(1 << 20)
+    total = 0
+    with open(path, "rb") as raw, decompressing_reader(raw, suffix, path) as reader:
+        while n := reader.readinto(block):
+            total += n
+    return total
 
 
 class BufferFolder(BufferStore):
@@ -27,11 +44,14 @@ class BufferFolder(BufferStore):
     root, and *flat* (``abcd…`` at the root) when that marker is absent. A writable folder
     that is new or empty is created with the prefix layout.
 
-    Reads verify the checksum: a file whose content does not match raises
-    :class:`~seamless_core.stores.base.CorruptBufferError`. Writes go to a temporary file
-    that is renamed into place, so readers never see a partial buffer. Opening a folder
-    writable removes temporary files left by interrupted writes that are older than
-    ``sweep_age`` seconds.
+    A buffer may also be stored compressed, as ``<checksum>.zst`` or ``<checksum>.gz``; it
+    is read back decompressed. Reads verify the checksum of the (decompressed) content: a
+    file that does not match, or does not decompress, is never returned; if no intact copy
+    is found, :class:`~seamless_core.stores.base.CorruptBufferError` is raised. Writes
+    (always uncompressed) go to a temporary file that is renamed into place, so readers
+    never see a partial buffer, and concurrent writers of the same buffer leave one intact
+    file. Opening a folder writable removes temporary files left by interrupted writes
+    that are older than ``sweep_age`` seconds.
 
     Args:
         path: the directory.
@@ -89,31 +109,70 @@ class BufferFolder(BufferStore):
 
     # -- BufferStore -----------------------------------------------------------------------
 
-    def get(self, checksum: Checksum | str | bytes) -> bytes | None:
-        """The verified buffer for ``checksum``, or ``None`` if the folder does not have it."""
-        checksum = _as_checksum(checksum)
+    def _candidates(self, checksum: Checksum) -> list[tuple[str, str | None]]:
+        # The uncompressed file first, then the compressed ones in the hashserver's order.
         path = self.path_of(checksum)
-        try:
-            with open(path, "rb") as f:
-                content = f.read()
-        except FileNotFoundError:
-            return None
-        if sha256_digest(content) != checksum.bytes():
+        return [(path, None)] + [(path + suffix, suffix) for suffix in COMPRESSION_SUFFIXES]
+
+    def get(self, checksum: Checksum | str | bytes) -> bytes | None:
+        """The verified buffer for ``checksum``, or ``None`` if the folder does not have it.
+
+        Raises :class:`CorruptBufferError` if every copy found is corrupt.
+        """
+        checksum = _as_checksum(checksum)
+        problems = []
+        for path, suffix in self._candidates(checksum):
+            try:
+                if suffix is None:
+                    with open(path, "rb") as f:
+                        content = f.read()
+                else:
+                    content = read_decompressed(path, suffix)
+            except FileNotFoundError:
+                continue
+            except DecompressionError as exc:
+                problems.append(str(exc))
+                continue
+            if sha256_digest(content) == checksum.bytes():
+                if problems:
+                    logger.warning("%r: using %s; corrupt: %s", self, path, "; ".join(problems))
+                return content
+            problems.append(f"{path} holds {len(content)} bytes with another checksum")
+        if problems:
             raise CorruptBufferError(
-                f"{path} does not hold the buffer for checksum {checksum.hex()} "
-                f"({len(content)} bytes with another checksum)"
+                f"{self!r} has no intact copy of buffer {checksum.hex()}: " + "; ".join(problems)
             )
-        return content
+        return None
 
     def has(self, checksum: Checksum | str | bytes) -> bool:
-        """Whether a file for ``checksum`` exists (its content is not checked)."""
-        return os.path.isfile(self.path_of(checksum))
+        """Whether a file for ``checksum`` exists, compressed or not (its content is not
+        checked)."""
+        checksum = _as_checksum(checksum)
+        return any(os.path.isfile(path) for path, _ in self._candidates(checksum))
 
     def buffer_length(self, checksum: Checksum | str | bytes) -> int | None:
-        """The size of the file for ``checksum``, or ``None`` if there is none."""
+        """The length of the (decompressed) buffer for ``checksum``, or ``None`` if there is
+        no file for it. Compressed files are measured by their ``.BUFFERLENGTH`` sidecar
+        when there is one, else by decompressing them."""
+        checksum = _as_checksum(checksum)
+        for path, suffix in self._candidates(checksum):
+            try:
+                if suffix is None:
+                    return os.stat(path).st_size
+                if not os.path.isfile(path):
+                    continue
+                length = self._sidecar_length(path[: -len(suffix)])
+                return length if length is not None else _decompressed_length(path, suffix)
+            except (FileNotFoundError, DecompressionError):
+                continue
+        return None
+
+    @staticmethod
+    def _sidecar_length(base_path: str) -> int | None:
         try:
-            return os.stat(self.path_of(checksum)).st_size
-        except FileNotFoundError:
+            with open(base_path + LENGTH_SIDECAR, "rb") as f:
+                return int(f.read(40).strip())
+        except (OSError, ValueError):
             return None
 
     def put(self, checksum: Checksum | str | bytes, content: bytes) -> None:

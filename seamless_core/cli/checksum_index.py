@@ -1,0 +1,69 @@
+"""``seamless-checksum-index DIR...``: write ``DIR.INDEX`` and ``DIR.CHECKSUM``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from .._atomic import write_atomic_many
+from .._progress import ProgressBar
+from ..checksum import Checksum
+from ..files import checksum_sidecar_path, directory_index, index_buffer
+from ._common import COMPRESSION_NOTE, CommandError, describe, make_parser, report, run
+
+PROG = "seamless-checksum-index"
+
+
+def index_directory(argument: str) -> None:
+    """Index one directory (as named on the command line) and write its two files."""
+    directory = argument.rstrip(os.sep)
+    if not directory:
+        raise CommandError(f"{argument}: refusing to index the root directory")
+    if not os.path.isdir(directory):
+        reason = "Not a directory" if os.path.exists(directory) else "No such file or directory"
+        raise CommandError(f"{argument}: {reason}")
+    with ProgressBar(None, f"indexing {argument}", "files") as bar:
+        index = directory_index(directory, progress=bar.update if bar.enabled else None)
+    content = index_buffer(index).content
+    sidecar = (Checksum.of(content).hex() + "\n").encode()
+    write_atomic_many(
+        [(directory + ".INDEX", content), (checksum_sidecar_path(directory), sidecar)]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``seamless-checksum-index``; returns the exit status."""
+    parser = make_parser(
+        PROG,
+        "Index each directory DIR: write DIR.INDEX, a JSON object that maps the path of\n"
+        "every file below DIR (relative to DIR) to its Seamless checksum, and DIR.CHECKSUM,\n"
+        "the checksum of that index: the checksum of the directory.",
+        "DIR.INDEX is the 'plain' Seamless serialization of the mapping (sorted keys,\n"
+        "2-space indentation). Files are hashed in parallel.\n"
+        + COMPRESSION_NOTE
+        + "\nBoth files are written only once the whole directory has been read, and\n"
+        "atomically: after an error neither is changed.\n"
+        "Exit status: 0 if every directory was indexed, 1 otherwise.",
+    )
+    parser.add_argument("directories", nargs="+", metavar="DIR", help="directory to index")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        status = 0
+        for argument in args.directories:
+            try:
+                index_directory(argument)
+            except CommandError as exc:
+                report(PROG, str(exc))
+                status = 1
+            except (OSError, ValueError) as exc:
+                report(PROG, describe(exc))
+                status = 1
+        return status
+
+    return run(PROG, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

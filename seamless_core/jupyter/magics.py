@@ -1,0 +1,303 @@
+"""IPython magics: ``%checksum`` and ``%%buffer``.
+
+Loaded by ``%load_ext seamless_core`` (or ``%load_ext seamless_core.jupyter``). The arguments
+are declared with IPython's ``magic_arguments``, so ``%checksum?`` and ``%%buffer?`` show
+their usage. Every mistake (unknown celltype, a body that is not valid for its celltype, a
+missing file, ...) is reported as a one-line ``UsageError`` naming the problem, not as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import os
+import re
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..buffer import Buffer
+from ..celltypes import CELLTYPES, PLAIN_ALIASES, TEXT_CELLTYPES, normalize_celltype
+from ..checksum import Checksum
+
+#: Celltypes whose ``%%buffer`` body is JSON, re-serialized canonically.
+JSON_BODY_CELLTYPES = ("plain", "str", "int", "float", "bool", "checksum")
+#: Celltypes whose ``%%buffer`` body is a Python expression, evaluated in the user namespace.
+EXPRESSION_BODY_CELLTYPES = ("mixed", "binary")
+
+_VALID = ", ".join(CELLTYPES + tuple(PLAIN_ALIASES))
+
+# %checksum options, found at the start or the end of the line; the rest is the expression,
+# kept exactly as typed (quotes, braces and minus signs included).
+_FILE_OPTION = re.compile(r"^(?:-f|--file)(?:=|\s+)(?P<path>.+)$", re.S)
+_CELLTYPE_LEADING = re.compile(r"^(?:-c|--celltype)(?:=|\s+)(?P<celltype>\S+)(?:\s+|$)")
+_CELLTYPE_TRAILING = re.compile(r"(?:^|\s)(?:-c|--celltype)(?:=|\s+)(?P<celltype>\S+)$")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _problem(exc: BaseException) -> str:
+    """An exception as ``problem`` text: the message, without a leading ``celltype 'x': ``
+    (the magics name the celltype themselves)."""
+    message = _one_line(str(exc)) or type(exc).__name__
+    return re.sub(r"^celltype '[^']*': ", "", message)
+
+
+def _celltype(magic: str, celltype: str) -> str:
+    try:
+        return normalize_celltype(celltype)
+    except TypeError:
+        raise UsageError(
+            f"{magic}: unknown celltype {celltype!r}; valid celltypes are: {_VALID}"
+        ) from None
+
+
+def value_checksum(value: Any, celltype: str | None = None) -> Checksum:
+    """The checksum ``%checksum`` gives for a value: a Buffer's own checksum, raw bytes as
+    they are, anything else serialized under ``celltype`` (by default ``plain`` when the
+    value is JSON-able, else ``mixed``). Nothing is registered in the buffer cache."""
+    from ..celltypes import serialize
+
+    if isinstance(value, Buffer):
+        if celltype is not None:
+            raise TypeError("a Buffer's checksum does not depend on a celltype; drop --celltype")
+        return value.get_checksum()
+    if celltype is None:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return Checksum.of(value)
+        try:
+            content = serialize(value, "plain")
+        except (TypeError, ValueError):
+            content = serialize(value, "mixed")
+    else:
+        content = serialize(value, celltype)
+    return Checksum.of(content)
+
+
+@magics_class
+class SeamlessMagics(Magics):
+    """``%checksum`` and ``%%buffer``: checksums and buffers from notebook values."""
+
+    def _expand(self, text: str) -> str:
+        """``$name`` and ``{expression}`` expansion over the user namespace, as IPython does
+        for magic lines; text that does not expand is left as it is."""
+        from IPython.utils.text import DollarFormatter
+
+        try:
+            return DollarFormatter().vformat(text, args=[], kwargs=self.shell.user_ns)
+        except Exception:
+            return text
+
+    @no_var_expand
+    @magic_arguments()
+    @argument(
+        "-c",
+        "--celltype",
+        metavar="CELLTYPE",
+        help="serialize the value under this celltype first (default: plain when the value is "
+        "JSON-able, else mixed). Not for Buffers, whose checksum is their own.",
+    )
+    @argument(
+        "-f",
+        "--file",
+        metavar="PATH",
+        help="checksum a file instead, as seamless-checksum does: streamed, and decompressed "
+        "for .zst/.gz names ($name and {expression} expand). Must come first.",
+    )
+    @argument(
+        "expression",
+        nargs="*",
+        help="a Python expression, evaluated in the user namespace. A Buffer gives its own "
+        "checksum, bytes are hashed as they are, other values are serialized first.",
+    )
+    @line_magic
+    def checksum(self, line: str = "") -> Checksum:
+        """Return the Checksum of a value, or of a file.
+
+        Examples::
+
+            %checksum data
+            %checksum {"a": 1} --celltype plain
+            %checksum -f results.npy
+
+        Options may come before or after the expression, which is taken as typed.
+        """
+        line = line.strip()
+        file_option = _FILE_OPTION.match(line)
+        if file_option is not None:
+            return self._file_checksum(file_option.group("path").strip())
+        celltype = None
+        for pattern in (_CELLTYPE_LEADING, _CELLTYPE_TRAILING):
+            found = pattern.search(line)
+            if found is not None:
+                celltype = _celltype("%checksum", found.group("celltype"))
+                line = (line[: found.start()] + line[found.end() :]).strip()
+                break
+        if not line:
+            raise UsageError(
+                "%checksum: give an expression (%checksum EXPR [--celltype T]) or a file "
+                "(%checksum -f PATH)"
+            )
+        try:
+            value = self.shell.ev(line)
+        except Exception as exc:
+            raise UsageError(
+                f"%checksum: cannot evaluate {_one_line(line)[:80]!r}: "
+                f"{type(exc).__name__}: {_one_line(str(exc))}"
+            ) from None
+        try:
+            return value_checksum(value, celltype)
+        except (TypeError, ValueError) as exc:
+            what = celltype or "plain or mixed"
+            raise UsageError(
+                f"%checksum: cannot serialize {_one_line(line)[:80]!r} as {what}: {_problem(exc)}"
+            ) from None
+
+    def _file_checksum(self, path: str) -> Checksum:
+        if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+            path = path[1:-1]
+        path = os.path.expanduser(self._expand(path))
+        from ..files import file_checksum
+
+        try:
+            return file_checksum(path)
+        except FileNotFoundError:
+            raise UsageError(f"%checksum -f: no such file: {path}") from None
+        except IsADirectoryError:
+            raise UsageError(
+                f"%checksum -f: {path} is a directory (use seamless-checksum-index)"
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"%checksum -f: cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # a corrupt .zst/.gz
+            raise UsageError(f"%checksum -f: {_one_line(exc)}") from None
+
+    @magic_arguments()
+    @argument(
+        "-c",
+        "--celltype",
+        metavar="CELLTYPE",
+        help="the celltype (same as celltype=CELLTYPE)",
+    )
+    @argument(
+        "spec",
+        nargs="*",
+        metavar="celltype=CELLTYPE [NAME]",
+        help="the celltype of the body, and the variable that receives the Buffer",
+    )
+    @cell_magic
+    def buffer(self, line: str, cell: str) -> Buffer:
+        """Make a Buffer from the cell body: store it in NAME (if given), show it, return it.
+
+        How the body is read depends on the celltype:
+
+        - text, python, ipython, yaml: the text itself (code is parsed, never run);
+        - plain, str, int, float, bool, checksum: JSON, serialized again canonically;
+        - mixed, binary: a Python expression, evaluated in the user namespace;
+        - bytes: the body's UTF-8 bytes.
+
+        Example::
+
+            %%buffer celltype=plain settings
+            {"threshold": 0.5, "labels": ["a", "b"]}
+        """
+        args = parse_argstring(self.buffer, line)
+        celltype, name = args.celltype, None
+        for item in args.spec:
+            if item.startswith("celltype="):
+                given = item[len("celltype=") :]
+                if celltype is not None and given != celltype:
+                    raise UsageError(f"%%buffer: two celltypes given ({celltype!r} and {given!r})")
+                celltype = given
+            elif name is None:
+                name = item
+            else:
+                raise UsageError(f"%%buffer: one variable name only, got {name!r} and {item!r}")
+        if not celltype:
+            raise UsageError(
+                "%%buffer: give the celltype, e.g. %%buffer celltype=plain [NAME]; "
+                f"valid celltypes are: {_VALID}"
+            )
+        celltype = _celltype("%%buffer", celltype)
+        if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+            raise UsageError(f"%%buffer: {name!r} is not a valid variable name")
+        buffer = self._make_buffer(celltype, cell)
+        buffer.get_checksum()
+        if name is not None:
+            self.shell.user_ns[name] = buffer
+        return buffer
+
+    def _make_buffer(self, celltype: str, body: str) -> Buffer:
+        where = f"%%buffer celltype={celltype}"
+        if celltype == "bytes":
+            return Buffer(body.encode("utf-8"))
+        if celltype in TEXT_CELLTYPES:
+            value: Any = body
+        else:
+            if not body.strip():
+                raise UsageError(f"{where}: the cell body is empty")
+            if celltype in JSON_BODY_CELLTYPES:
+                try:
+                    value = json.loads(body)
+                except ValueError as exc:
+                    raise UsageError(f"{where}: the body is not JSON: {_one_line(exc)}") from None
+            else:
+                value = self._evaluate(where, body)
+        try:
+            return Buffer(value, celltype)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{where}: {_problem(exc)}") from None
+
+    def _evaluate(self, where: str, body: str) -> Any:
+        source = body.strip()
+        try:
+            code = compile(source, "<%%buffer>", "eval")
+        except SyntaxError as exc:
+            raise UsageError(
+                f"{where}: the body is not a Python expression: {exc.msg} (line {exc.lineno})"
+            ) from None
+        try:
+            return eval(code, self.shell.user_global_ns, self.shell.user_ns)
+        except Exception as exc:
+            raise UsageError(
+                f"{where}: evaluating the body raised {type(exc).__name__}: {_one_line(exc)}"
+            ) from None
+
+
+_MAGIC_NAMES = {"line": ("checksum",), "cell": ("buffer",)}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics with ``ipython``."""
+    ipython.register_magics(SeamlessMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics registered by :func:`load_ipython_extension`, and close any live
+    cache dashboard (their refresh tasks stop with them)."""
+    dashboards = sys.modules.get("seamless_core.jupyter.dashboard")
+    if dashboards is not None:
+        dashboards.close_all_dashboards()
+    manager = ipython.magics_manager
+    for kind, names in _MAGIC_NAMES.items():
+        table = manager.magics[kind]
+        for name in names:
+            if isinstance(getattr(table.get(name), "__self__", None), SeamlessMagics):
+                del table[name]
+    manager.registry.pop(SeamlessMagics.__name__, None)
+
+
+__all__ = [
+    "EXPRESSION_BODY_CELLTYPES",
+    "JSON_BODY_CELLTYPES",
+    "SeamlessMagics",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "value_checksum",
+]

@@ -1,0 +1,174 @@
+"""The process-wide list of configured stores, and direct writes to them.
+
+The list starts with the stores of the environment (``SEAMLESS_BUFFER_FOLDERS``, then
+``SEAMLESS_HASHSERVER_URLS``; see :mod:`.environment`), read when the list is first used,
+followed by the stores added with :func:`add`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..checksum import Checksum
+from .base import BufferStore
+from .environment import stores_from_environment
+from .folder import BufferFolder
+from .hashserver import HashServer
+
+StoreListener = Callable[[Checksum, BufferStore], None]
+
+# Replaced, never mutated: readers need no lock.
+_stores: tuple[BufferStore, ...] = ()
+_from_environment: tuple[BufferStore, ...] = ()
+_environment_read = False
+_lock = threading.RLock()
+_listeners: tuple[StoreListener, ...] = ()
+
+
+def _read_environment() -> None:
+    global _stores, _from_environment, _environment_read
+    with _lock:
+        if _environment_read:
+            return
+        found = tuple(stores_from_environment())
+        others = tuple(s for s in _stores if not any(s is e for e in _from_environment))
+        _stores, _from_environment = found + others, found
+        _environment_read = True
+
+
+def reload_environment() -> builtins.list[BufferStore]:
+    """Read ``SEAMLESS_BUFFER_FOLDERS`` and ``SEAMLESS_HASHSERVER_URLS`` again: the stores
+    they configured before are replaced by the ones they configure now, at the front of
+    the list. Returns the new environment stores."""
+    global _environment_read
+    with _lock:
+        _environment_read = False
+        _read_environment()
+        return [*_from_environment]
+
+
+def _as_store(store: Any, writable: bool | None) -> BufferStore:
+    if isinstance(store, BufferStore):
+        if writable is not None:
+            raise TypeError("writable= applies to a URL or a path, not to a store object")
+        return store
+    if isinstance(store, str) and store.startswith(("http://", "https://")):
+        return HashServer(store, writable=True if writable is None else writable)
+    if isinstance(store, (str, os.PathLike)):
+        return BufferFolder(store, writable=bool(writable))
+    raise TypeError(
+        f"stores.add() takes a BufferStore, a hashserver URL or a folder path, "
+        f"not {type(store).__name__}"
+    )
+
+
+def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None) -> BufferStore:
+    """Register a store after the ones already registered (once); returns it.
+
+    ``store`` is a :class:`BufferStore`, or a hashserver URL (a writable
+    :class:`HashServer`) or a folder path (a read-only :class:`BufferFolder`);
+    ``writable`` overrides the default for the last two.
+    """
+    global _stores
+    store = _as_store(store, writable)
+    with _lock:
+        _read_environment()
+        if not any(s is store for s in _stores):
+            _stores = (*_stores, store)
+    return store
+
+
+def _matches(store: BufferStore, key: Any) -> bool:
+    if store is key:
+        return True
+    if isinstance(key, str) and isinstance(store, HashServer):
+        return store.url == key.rstrip("/")
+    if isinstance(key, (str, os.PathLike)) and isinstance(store, BufferFolder):
+        return store.path == os.path.abspath(os.fspath(key))
+    return False
+
+
+def remove(store: BufferStore | str | os.PathLike) -> None:
+    """Unregister a store (or the stores with that URL or folder path); ``ValueError`` if
+    none is registered."""
+    global _stores
+    with _lock:
+        _read_environment()
+        kept = tuple(s for s in _stores if not _matches(s, store))
+        if len(kept) == len(_stores):
+            raise ValueError(f"{store!r} is not a registered store")
+        _stores = kept
+
+
+def list() -> builtins.list[BufferStore]:
+    """The registered stores, in the order ``resolve()`` tries them."""
+    if not _environment_read:
+        _read_environment()
+    return [*_stores]
+
+
+def _spill_path() -> str | None:
+    # The cache is asked only if it exists: no need to create it (and load NumPy) for this.
+    cache_module = sys.modules.get("seamless_core.cache.cache")
+    cache = getattr(cache_module, "_global_cache", None)
+    return cache.spill_path if cache is not None else None
+
+
+def upload_targets() -> builtins.list[BufferStore]:
+    """The writable registered stores that buffers are uploaded to. The cache's spill
+    folder never is one, even if it was registered: it holds what nothing else does."""
+    if not _environment_read:
+        _read_environment()
+    targets = [s for s in _stores if s.writable]
+    if targets:
+        spill = _spill_path()
+        if spill is not None:
+            targets = [s for s in targets if getattr(s, "path", None) != spill]
+    return targets
+
+
+def add_store_listener(listener: StoreListener) -> None:
+    """Call ``listener(checksum, store)`` whenever a buffer has been put into a store by
+    :func:`write_buffer` or the background uploader (the buffer cache uses this to learn
+    where a buffer can be found again)."""
+    global _listeners
+    with _lock:
+        if listener not in _listeners:
+            _listeners = (*_listeners, listener)
+
+
+def notify_stored(checksum: Checksum, store: BufferStore) -> None:
+    """Tell the listeners that ``store`` now holds the buffer of ``checksum``."""
+    for listener in _listeners:
+        listener(checksum, store)
+
+
+async def write_buffer(buffer: Any) -> int:
+    """Put ``buffer`` into every upload target (see :func:`upload_targets`); returns how
+    many stores took it.
+
+    The writes run concurrently. If some fail, the others still complete and the first
+    error is raised.
+    """
+    try:
+        checksum = buffer.checksum
+    except AttributeError:
+        checksum = buffer.get_checksum()
+    targets = upload_targets()
+    results = await asyncio.gather(
+        *(store.put_async(checksum, buffer.content) for store in targets),
+        return_exceptions=True,
+    )
+    for store, result in zip(targets, results):
+        if not isinstance(result, BaseException):
+            notify_stored(checksum, store)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return len(targets)

@@ -1,0 +1,172 @@
+"""The tutorial notebooks, binder and docs are in shape.
+
+The notebooks themselves run under ``pytest --nbval`` (``make test``), which compares their
+stored outputs with fresh ones; these tests check what nbval does not: that the stored
+outputs are real and complete, small, free of machine-specific data, and that the binder
+and docs configuration fit the notebooks.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+EXPECTED = [
+    "01-checksums-and-buffers.ipynb",
+    "02-celltypes-and-conversions.ipynb",
+    "03-buffer-cache.ipynb",
+    "04-stores-and-command-line.ipynb",
+]
+MAX_NOTEBOOK_BYTES = 250_000
+
+
+def _load(name: str) -> dict:
+    return json.loads((NOTEBOOKS / name).read_text("utf-8"))
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(NOTEBOOKS / "sanitize.cfg")
+    return [(re.compile(parser[s]["regex"]), parser[s]["replace"]) for s in parser.sections()]
+
+
+def _output_texts(cell: dict) -> list[str]:
+    texts = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            texts.append("".join(output["text"]))
+        for mime, data in output.get("data", {}).items():
+            if mime.startswith("text/"):
+                texts.append("".join(data) if isinstance(data, list) else data)
+    return texts
+
+
+def _ignored(cell: dict) -> bool:
+    source = "".join(cell["source"])
+    tags = cell.get("metadata", {}).get("tags", [])
+    return "# NBVAL_IGNORE_OUTPUT" in source or "nbval-ignore-output" in tags
+
+
+def test_the_four_tutorials_are_there():
+    present = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    missing = [name for name in EXPECTED if name not in present]
+    assert not missing, f"missing notebooks: {missing}"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_was_run_top_to_bottom(name):
+    if not (NOTEBOOKS / name).exists():
+        pytest.skip(f"{name} not written yet")
+    notebook = _load(name)
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    first = notebook["cells"][0]
+    assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# ")
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code
+    counts = [cell["execution_count"] for cell in code]
+    assert counts == list(range(1, len(code) + 1)), "run the notebook again: make notebooks"
+    with_output = [cell for cell in code if cell["outputs"]]
+    assert len(with_output) >= len(code) // 2, "outputs were not stored"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_outputs_are_clean(name):
+    if not (NOTEBOOKS / name).exists():
+        pytest.skip(f"{name} not written yet")
+    assert (NOTEBOOKS / name).stat().st_size < MAX_NOTEBOOK_BYTES
+    sanitizers = _sanitizers()
+    for cell in _load(name)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        for output in cell["outputs"]:
+            if output["output_type"] == "error":
+                assert "raises-exception" in tags, "".join(cell["source"])
+        if _ignored(cell):
+            continue
+        for text in _output_texts(cell):
+            for pattern, replacement in sanitizers:
+                text = pattern.sub(replacement, text)
+            # nothing of this machine may be compared: no home or temp paths, no timings
+            assert "/tmp/" not in text and os.path.expanduser("~") + "/" not in text, text[:300]
+            assert not re.search(r"\b\d+(\.\d+)? ?(ms|µs|us)\b", text), text[:300]
+            assert "Traceback" not in text
+
+
+def test_errors_shown_by_the_tutorials_are_one_line():
+    for name in EXPECTED:
+        if not (NOTEBOOKS / name).exists():
+            continue
+        for cell in _load(name)["cells"]:
+            if "raises-exception" not in cell.get("metadata", {}).get("tags", []):
+                continue
+            text = "".join(_output_texts(cell))
+            assert text.startswith("UsageError: ") and text.count("\n") == 1, text
+
+
+def test_the_dashboard_cell_is_not_compared():
+    cells = _load("03-buffer-cache.ipynb")["cells"]
+    dashboard = [c for c in cells if "seamless_core.dashboard(" in "".join(c["source"])]
+    assert dashboard and all(_ignored(c) for c in dashboard if c["cell_type"] == "code")
+
+
+def test_sanitizers_are_valid_and_targeted():
+    sanitizers = _sanitizers()
+    assert sanitizers
+    sample = "/tmp/seamless-tutorial-spill-ab12_cd at 127.0.0.1:54321 at 0x7f00ab"
+    for pattern, replacement in sanitizers:
+        sample = pattern.sub(replacement, sample)
+    assert sample == "TMP/seamless-tutorial-spill-XXXX at 127.0.0.1:PORT at 0xADDRESS"
+
+
+# -- binder and docs -------------------------------------------------------------------------
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def test_binder_pins_matching_widget_packages():
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    from packaging.requirements import Requirement
+
+    pins = _pins()
+    widgets, lab_widgets = pins["ipywidgets"], pins["jupyterlab-widgets"]
+    assert widgets.split(".")[0] == "8" and lab_widgets.split(".")[0] == "3"
+    try:
+        installed = version("ipywidgets")
+    except PackageNotFoundError:  # pragma: no cover - a dev dependency
+        pytest.skip("ipywidgets not installed")
+    if installed == widgets:
+        wanted = [Requirement(r) for r in requires("ipywidgets") or []]
+        spec = [r.specifier for r in wanted if r.name.replace("_", "-") == "jupyterlab-widgets"]
+        assert spec and spec[0].contains(lab_widgets)
+
+
+def test_binder_post_build_installs_the_package():
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    text = post_build.read_text()
+    assert text.startswith("#!") and "pip install" in text and " ." in text
+
+
+def test_docs_include_the_tutorials_and_the_compatibility_notes():
+    index = (ROOT / "docs" / "index.md").read_text()
+    for name in EXPECTED:
+        assert f"tutorials/{name.removesuffix('.ipynb')}" in index
+    assert "compatibility" in index and (ROOT / "docs" / "compatibility.md").exists()
+    assert "api" in index
