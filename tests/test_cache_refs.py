@@ -409,3 +409,13 @@ def test_default_spill_folder_of_another_user_is_refused(monkeypatch, tmp_path, 
     assert cache.spill_folder is None
     assert cache.stats()["spill_folder"] is None
     assert "another user" in caplog.text
+
+
+def test_entry_is_the_entries_row_of_one_checksum(cache):
+    buffer, checksum = make(b"one row")
+    checksum.incref()
+    (row,) = [r for r in cache.entries() if r["checksum"] == checksum]
+    assert cache.entry(checksum) == row
+    assert cache.entry(checksum.hex()) == row
+    assert cache.entry(Checksum.of(b"unknown")) is None
+    checksum.decref()

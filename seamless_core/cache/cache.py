@@ -686,13 +686,23 @@ class BufferCache:
         """One dict per entry: ``checksum``, ``size`` (``None`` if unknown), ``strong``
         (held by the cache), ``in_memory``, ``normal_refs``, ``tempref_interest`` (now),
         ``cost`` (to bring it back, in units), ``scratch`` (all its refs are scratch)."""
+        return self._rows(dict.values)
+
+    def entry(self, checksum: Checksum | str | bytes) -> dict[str, Any] | None:
+        """The :meth:`entries` row of one checksum, O(1); ``None`` if the cache has none."""
+        key = Checksum(checksum)._digest
+        rows = self._rows(lambda entries: [entries[key]] if key in entries else [])
+        return rows[0] if rows else None
+
+    def _rows(self, select: Callable[[dict], Any]) -> list[dict[str, Any]]:
+        """Rows for the entries ``select`` picks from the table (read under the lock)."""
         self._housekeep()
         with self._lock:
             dropped = self._maintain()  # noqa: F841 - released after the lock
             now = self._clock()
             rows = [
                 (e.checksum, e.size, e.buffer is not None, e.wref, e.refs, e.tempref, e.scratch)
-                for e in self._entries.values()
+                for e in select(self._entries)
             ]
         cost = self.costs.cost
         return [

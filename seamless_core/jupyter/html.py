@@ -30,6 +30,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+from ..celltypes import deserialize
 from ..checksum import Checksum
 
 #: How much of a buffer a preview shows.
@@ -159,29 +160,28 @@ def cache_state(checksum: Checksum | str, cache: Any = None) -> dict[str, Any]:
 
     ``state`` is ``strong`` (held by the cache), ``weak`` (in memory, held by someone else),
     ``referenced`` (refs but no buffer in memory) or ``not cached``; ``normal_refs``,
-    ``tempref_interest``, ``size`` and ``cost`` come from :meth:`BufferCache.entries`.
+    ``tempref_interest``, ``size`` and ``cost`` come from :meth:`BufferCache.entry`.
     """
     if cache is None:
         cache = _loaded_cache()
-    if cache is not None:
-        checksum = Checksum(checksum)
-        for entry in cache.entries():
-            if entry["checksum"] == checksum:
-                if entry["strong"]:
-                    state = "strong"
-                elif entry["in_memory"]:
-                    state = "weak"
-                elif entry["normal_refs"] or entry["tempref_interest"]:
-                    state = "referenced"
-                else:
-                    break
-                return {
-                    "state": state,
-                    "normal_refs": entry["normal_refs"],
-                    "tempref_interest": entry["tempref_interest"],
-                    "size": entry["size"],
-                    "cost": entry["cost"],
-                }
+    entry = cache.entry(checksum) if cache is not None else None
+    if entry is not None:
+        if entry["strong"]:
+            state = "strong"
+        elif entry["in_memory"]:
+            state = "weak"
+        elif entry["normal_refs"] or entry["tempref_interest"]:
+            state = "referenced"
+        else:
+            state = None
+        if state is not None:
+            return {
+                "state": state,
+                "normal_refs": entry["normal_refs"],
+                "tempref_interest": entry["tempref_interest"],
+                "size": entry["size"],
+                "cost": entry["cost"],
+            }
     return {"state": "not cached", "normal_refs": 0, "tempref_interest": 0.0}
 
 
@@ -370,9 +370,7 @@ def _described(
 
 def _describe_npy(content: bytes) -> dict[str, Any] | None:
     try:
-        from ..celltypes.npy import read_npy
-
-        array = read_npy(content, "binary")
+        array = deserialize(content, "binary")
     except (ValueError, TypeError):
         return None
     import numpy as np
@@ -398,9 +396,7 @@ def _describe_container(content: bytes) -> dict[str, Any] | None:
     try:
         import numpy as np
 
-        from ..celltypes.container import read_container
-
-        value = read_container(content)
+        value = deserialize(content, "mixed")
         with np.printoptions(threshold=20, edgeitems=2, linewidth=88):
             pretty = pprint.pformat(value, width=88, sort_dicts=False)
     except (ValueError, TypeError, RecursionError):
