@@ -275,6 +275,11 @@ class BufferCache:
 
     # -- housekeeping ----------------------------------------------------------------------
 
+    def _housekeep_if_due(self) -> None:
+        """:meth:`_housekeep`, when a buffer died or a tempref deadline passed (cheap test)."""
+        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
+            self._housekeep()
+
     def _housekeep(self) -> None:
         """Process collected buffers and due tempref deadlines; the buffers this drops are
         released after the lock."""
@@ -460,8 +465,7 @@ class BufferCache:
     def register(self, buffer: Buffer) -> None:
         """Make ``buffer`` findable by its checksum: weakly, or strongly if it has refs."""
         checksum = _checksum_of(buffer)
-        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
-            self._housekeep()
+        self._housekeep_if_due()
         try:
             with self._lock:
                 entry = self._entries.get(checksum._digest)
@@ -485,8 +489,7 @@ class BufferCache:
         """The buffer for ``checksum`` if it is in memory, else ``None``."""
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
-        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
-            self._housekeep()
+        self._housekeep_if_due()
         try:
             with self._lock:
                 entry = self._entries.get(checksum._digest)
@@ -526,8 +529,7 @@ class BufferCache:
         the matching :meth:`decref`. The buffer need not be in memory yet."""
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
-        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
-            self._housekeep()
+        self._housekeep_if_due()
         with self._lock:
             self._add_ref(self._entry_for(checksum), scratch)
         if self._to_upload:
@@ -536,8 +538,7 @@ class BufferCache:
     def incref_buffer(self, buffer: Buffer, *, scratch: bool = False) -> None:
         """:meth:`incref` of ``buffer``'s checksum, holding ``buffer`` itself."""
         checksum = _checksum_of(buffer)
-        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
-            self._housekeep()
+        self._housekeep_if_due()
         with self._lock:
             entry = self._entry_for(checksum)
             self._add_ref(entry, scratch)
@@ -559,8 +560,7 @@ class BufferCache:
         """Remove a normal reference; ``ValueError`` if there is none to remove."""
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
-        if self._dead or (self._expiry_heap and self._expiry.due(self._clock())):
-            self._housekeep()
+        self._housekeep_if_due()
         with self._lock:
             entry = self._entries.get(checksum._digest)
             if entry is None or not entry.refs:

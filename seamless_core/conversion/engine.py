@@ -304,6 +304,24 @@ def _problem(exc: BaseException) -> str:
     return text if len(text) <= _MAX_PROBLEM else text[:_MAX_PROBLEM] + "..."
 
 
+def _failure(
+    checksum: Checksum,
+    source: str,
+    target: str,
+    steps: list,
+    step_source: str,
+    step_target: str,
+    problem: str,
+) -> SeamlessConversionError:
+    via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
+    return SeamlessConversionError(
+        f"cannot convert {checksum.hex()} from {source!r} to {target!r}{via}: {problem}",
+        checksum=checksum,
+        source=source,
+        target=target,
+    )
+
+
 def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: str) -> Buffer:
     """Convert a buffer (or the buffer of a checksum) from celltype ``source`` to ``target``.
 
@@ -330,15 +348,14 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
     for step_source, step_target, category in steps:
         if category == "forbidden":
             # Known from the celltypes alone: no need to fetch the buffer.
-            if checksum is None:
-                checksum = _checksum_of(buffer)
-            via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
-            raise SeamlessConversionError(
-                f"cannot convert {checksum.hex()} from {source!r} to {target!r}: "
-                f"the conversion is forbidden{via}",
-                checksum=checksum,
-                source=source,
-                target=target,
+            raise _failure(
+                checksum or _checksum_of(buffer),
+                source,
+                target,
+                steps,
+                step_source,
+                step_target,
+                "the conversion is forbidden",
             )
     if buffer is None:
         buffer = checksum.resolve()
@@ -349,15 +366,14 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
         except CacheMissError:
             raise
         except Exception as exc:
-            if checksum is None:
-                checksum = _checksum_of(original)
-            via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
-            raise SeamlessConversionError(
-                f"cannot convert {checksum.hex()} from {source!r} to {target!r}{via}: "
-                f"{_problem(exc)}",
-                checksum=checksum,
-                source=source,
-                target=target,
+            raise _failure(
+                checksum or _checksum_of(original),
+                source,
+                target,
+                steps,
+                step_source,
+                step_target,
+                _problem(exc),
             ) from exc
     return buffer
 
