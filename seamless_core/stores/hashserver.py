@@ -235,10 +235,33 @@ class HashServer(BufferStore):
             what = f"failed {method} /{target}{tries}: {error or type(error).__name__}"
         return StoreUnavailableError(f"hashserver {self.url} unavailable: {what}")
 
+    # The retry policy, shared by _send and _asend (which differ only in how they wait and
+    # call): a transient error or a retry status means "try again", anything else decides.
+
+    def _retry_error(self, method: str, target: str, exc: Exception, attempt: int) -> Exception:
+        """The error to retry after, for a request that raised ``exc``; raises if final."""
+        if isinstance(exc, self._transient()):
+            return exc
+        if isinstance(exc, _httpx().HTTPError):
+            raise self._failure(method, target, exc, attempt + 1) from exc
+        raise exc
+
+    def _retry_reason(self, response: httpx.Response) -> str | None:
+        """Why ``response`` should be retried, or ``None`` (then the server is up)."""
+        if response.status_code in _RETRY_STATUS:
+            return f"HTTP {response.status_code}"
+        self._down_until = 0.0
+        return None
+
+    def _give_up(self, method: str, target: str, error: Any, attempts: int) -> Exception:
+        self._down_until = time.monotonic() + DOWN_SECONDS
+        failure = self._failure(method, target, error, attempts)
+        failure.__cause__ = error if isinstance(error, BaseException) else None
+        return failure
+
     def _send(self, method: str, target: str, **kwargs: Any) -> httpx.Response:
         """Send a request with retries; raises StoreUnavailableError when all fail."""
         client = self._sync_client()
-        transient = self._transient()
         attempts = self._attempts()
         error: Any = None
         for attempt in range(attempts):
@@ -246,25 +269,17 @@ class HashServer(BufferStore):
                 time.sleep(self._delay(attempt))
             try:
                 response = client.request(method, f"{self.url}/{target}", **kwargs)
-            except transient as exc:
-                error = exc
+            except Exception as exc:
+                error = self._retry_error(method, target, exc, attempt)
                 continue
-            except _httpx().HTTPError as exc:
-                raise self._failure(method, target, exc, attempt + 1) from exc
-            if response.status_code in _RETRY_STATUS:
-                error = f"HTTP {response.status_code}"
-                continue
-            self._down_until = 0.0
-            return response
-        self._down_until = time.monotonic() + DOWN_SECONDS
-        raise self._failure(method, target, error, attempts) from (
-            error if isinstance(error, BaseException) else None
-        )
+            error = self._retry_reason(response)
+            if error is None:
+                return response
+        raise self._give_up(method, target, error, attempts)
 
     async def _asend(self, method: str, target: str, **kwargs: Any) -> httpx.Response:
         """Async twin of :meth:`_send`."""
         client = await self._async_client()
-        transient = self._transient()
         attempts = self._attempts()
         error: Any = None
         for attempt in range(attempts):
@@ -272,20 +287,13 @@ class HashServer(BufferStore):
                 await asyncio.sleep(self._delay(attempt))
             try:
                 response = await client.request(method, f"{self.url}/{target}", **kwargs)
-            except transient as exc:
-                error = exc
+            except Exception as exc:
+                error = self._retry_error(method, target, exc, attempt)
                 continue
-            except _httpx().HTTPError as exc:
-                raise self._failure(method, target, exc, attempt + 1) from exc
-            if response.status_code in _RETRY_STATUS:
-                error = f"HTTP {response.status_code}"
-                continue
-            self._down_until = 0.0
-            return response
-        self._down_until = time.monotonic() + DOWN_SECONDS
-        raise self._failure(method, target, error, attempts) from (
-            error if isinstance(error, BaseException) else None
-        )
+            error = self._retry_reason(response)
+            if error is None:
+                return response
+        raise self._give_up(method, target, error, attempts)
 
     def _unexpected(self, what: str, response: httpx.Response) -> StoreUnavailableError:
         text = response.text[:200].strip()
