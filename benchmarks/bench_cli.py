@@ -105,7 +105,19 @@ def ours_python(scratch: Path) -> str:
     ours = sysconfig.get_paths()
     lines = [str(REPO_ROOT), ours["purelib"], ours["platlib"]]
     Path(site, "_seamless_bench.pth").write_text("\n".join(dict.fromkeys(lines)) + "\n")
+    # pip compiles a package's bytecode when it installs it; a source tree read with
+    # PYTHONDONTWRITEBYTECODE set (as on some machines) would compile it on every start.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "seamless_core")], check=True
+    )
     return str(python)
+
+
+def speedups_in_use(python: str) -> bool:
+    """Whether our side runs with the optional C extension (seamless_core._native)."""
+    code = "import seamless_core._native as n; print(n.SPEEDUPS)"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip() == "True"
 
 
 def ours(python: str, module: str, *args: str) -> list[str]:
@@ -251,10 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         python = ours_python(scratch)
         big = case_big_file(scratch, python, size, n) if "big" in cases else None
         small = case_small_files(scratch, python, n) if "small" in cases else None
+        speedups = speedups_in_use(python)
     print(f"command-line tools ({'QUICK' if quick else 'full'}; best of {n})")
+    print(f"C speedups: {'in use' if speedups else 'NOT BUILT (pure-Python fallbacks)'}")
     for line in report(big, small):
         print(line)
-    raw = {"quick": quick, "big_file": big, "small_files": small}
+    raw = {"quick": quick, "speedups": speedups, "big_file": big, "small_files": small}
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "cli.json").write_text(json.dumps(raw, indent=2) + "\n")
     if args.json:

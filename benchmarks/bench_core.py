@@ -652,8 +652,19 @@ def environment_header(quick: bool) -> str:
     return (
         f"bench_core: seamless-core 0.1.4 (ref) vs this tree (ours), {mode}; "
         f"Python {platform.python_version()}, {', '.join(versions)}, "
-        f"{os.cpu_count()} CPUs; reference = 0.1.4 unless the case says otherwise"
+        f"{os.cpu_count()} CPUs; C speedups {speedups_state()}; "
+        "reference = 0.1.4 unless the case says otherwise"
     )
+
+
+def speedups_state() -> str:
+    """Whether our side runs with the optional C extension (seamless_core._native)."""
+    python, pythonpath = interpreter("ours")
+    code = "import seamless_core._native as n; print(n.SPEEDUPS)"
+    done = subprocess.run(
+        [str(python), "-c", code], env=subprocess_env(pythonpath), capture_output=True, text=True
+    )
+    return {"True": "in use", "False": "NOT BUILT"}.get(done.stdout.strip(), "unknown")
 
 
 def main(argv: list[str] | None = None) -> int:

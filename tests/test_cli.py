@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from seamless_core import Buffer, Checksum
+from seamless_core import Buffer, Checksum, files
 from seamless_core._progress import ProgressBar
 from seamless_core.cli import checksum, checksum_file, checksum_index
 from seamless_core.files import (
@@ -79,6 +81,18 @@ def test_index_is_a_plain_buffer_of_the_library_index(tree):
     assert content == Buffer(index, "plain").content
     assert content.decode() == EXPECTED["checksum_index"]["tree"]["tree.INDEX"]
     assert Checksum.of(content).hex() + "\n" == EXPECTED["checksum_index"]["tree"]["tree.CHECKSUM"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), st.text() | st.integers() | st.none(), max_size=8))
+def test_index_buffer_writes_what_the_plain_serializer_writes(index):
+    try:
+        expected = Buffer(index, "plain").content
+    except (ValueError, TypeError) as exc:  # lone surrogates, huge integers
+        with pytest.raises(type(exc)):
+            index_buffer(index)
+        return
+    assert index_buffer(index).content == expected
 
 
 def test_library_file_checksum(tree):
@@ -298,7 +312,11 @@ def test_installed_console_scripts(tree):
 # -- parallel hashing and progress -----------------------------------------------------------
 
 
-def test_index_with_many_and_large_files(tmp_path):
+@pytest.mark.parametrize("in_pool", [True, False], ids=["batches-in-threads", "batches-here"])
+def test_index_with_many_and_large_files(tmp_path, monkeypatch, in_pool):
+    # Small batches: several per directory, compressed and large files between them.
+    monkeypatch.setattr(files, "READ_BATCH", 5)
+    monkeypatch.setattr(files, "_BATCHES_IN_POOL", in_pool and files._BATCHES_IN_POOL)
     root = tmp_path / "many"
     expected = {}
     for i in range(300):

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from .._native import contains_nonfinite
+
 _CANONICAL_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 _PYTHON_OPTIONS = (
     orjson.OPT_INDENT_2
@@ -65,44 +67,6 @@ class NotPureJSON(Exception):
 
 class NeedsStandardJSON(Exception):
     """Raised by a ``default`` hook for values that only the standard library encodes exactly."""
-
-
-_LEAF_TYPES = frozenset({str, int, bool, type(None)})
-_SEQUENCE_TYPES = frozenset({list, tuple})
-
-
-def contains_nonfinite(value: Any) -> bool:
-    """Whether a JSON-like structure holds a NaN or an infinity anywhere.
-
-    Runs on every canonical dump whose output contains ``null`` (orjson writes NaN as null),
-    so exact types are tested first and subclasses only when those fail.
-    """
-    kind = type(value)
-    if kind is dict:
-        children = value.values()
-    elif kind in _SEQUENCE_TYPES:
-        children = value
-    elif kind is float:
-        return value - value != 0.0  # NaN and +-inf give NaN; finite floats give 0.0
-    elif isinstance(value, float):
-        return not math.isfinite(value)
-    elif isinstance(value, dict):
-        children = value.values()
-    elif isinstance(value, (list, tuple)):
-        children = value
-    else:
-        return False
-    leaves = _LEAF_TYPES
-    for child in children:
-        kind = type(child)
-        if kind in leaves:
-            continue
-        if kind is float:
-            if child - child != 0.0:
-                return True
-        elif contains_nonfinite(child):
-            return True
-    return False
 
 
 # -- canonical flavour -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ except ImportError:  # numpy 1.x
     from numpy.lib.format import _read_array_header, _write_array_header
 
 from .._errors import type_error, value_error
+from .._native import join
 from .magic import MAGIC_NUMPY
 
 _MAX_HEADER = 10_000  # numpy's own limit for untrusted headers
@@ -71,7 +72,7 @@ def check_storable(array: np.ndarray, celltype: str) -> None:
 def write_npy(array: np.ndarray, celltype: str) -> bytes:
     """``array`` as the exact bytes of ``numpy.save(f, array, allow_pickle=False)``."""
     check_storable(array, celltype)
-    return b"".join((_header_bytes(array), _data_view(array)))
+    return join((_header_bytes(array), _data_view(array)))
 
 
 def _read_header(content: bytes, celltype: str) -> tuple[tuple, bool, np.dtype, int]:
