@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py seamless_core/_speedups.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

@@ -226,7 +226,7 @@ class _Indexer:
             while pending:
                 pending += reversed(self.directory(*pending.pop()))
             digests: list[str | None] = [None] * len(self.keys)
-            for batch in self.workers.results():  # the first error in walk order is raised
+            for batch in self.workers.results():  # a file's error: the first in walk order
                 for position, digest in batch:
                     digests[position] = digest
         if self.progress is not None:
@@ -290,9 +290,9 @@ def directory_index(
     :func:`default_workers`) reads and hashes the files: small uncompressed ones of one
     directory :data:`READ_BATCH` at a time, each in a single call that runs without the GIL
     when the C speedups are built, compressed ones one by one. ``progress(done, total)`` is
-    called now and then (from any thread), ``total`` growing as the walk proceeds. The first
-    file or subdirectory that cannot be read (in the order of the walk) aborts the whole
-    index with its error.
+    called now and then (from any thread), ``total`` growing as the walk proceeds. A file or
+    subdirectory that cannot be read aborts the whole index with its error (for files, the
+    first in the order of the walk).
     """
     return _Indexer(workers, progress).run(os.fspath(directory))
 
