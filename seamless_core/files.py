@@ -183,6 +183,22 @@ def _read_starts(directory: str, prefix: str, names: list[str]) -> tuple[bytes, 
         os.close(dir_fd)
 
 
+# hashlib lets go of the GIL while it hashes 2048 bytes or more at once; for a few KiB, the
+# wait to get it back from another worker costs more than the hashing, so such files are fed
+# to it in pieces just below that size.
+_HASH_PIECE = 2047
+_PIECES_UP_TO = 4 * _HASH_PIECE
+
+
+def _digest_in_pieces(data: memoryview) -> str:
+    if len(data) > _PIECES_UP_TO:
+        return hashlib.sha256(data).hexdigest()
+    hasher = hashlib.sha256()
+    for offset in range(0, len(data), _HASH_PIECE):
+        hasher.update(data[offset : offset + _HASH_PIECE])
+    return hasher.hexdigest()
+
+
 def _hash_batch(directory: str, prefix: str, names: list[str], positions: list[int]) -> Digests:
     """Checksums of some uncompressed files of one directory: read in one call, hashed from
     memory; the few that turn out larger than SMALL_FILE are streamed."""
@@ -191,8 +207,10 @@ def _hash_batch(directory: str, prefix: str, names: list[str], positions: list[i
     for position, name, size in zip(positions, names, sizes):
         if size < 0:
             raise OSError(-size, os.strerror(-size), prefix + name)
-        if size < SMALL_FILE:  # a short read of a regular file: the whole file
+        if size <= _HASH_PIECE:
             digests.append((position, sha256(view[start : start + size]).hexdigest()))
+        elif size < SMALL_FILE:  # a short read of a regular file: the whole file
+            digests.append((position, _digest_in_pieces(view[start : start + size])))
         else:
             digests.append((position, _pooled_digest(prefix + name).hex()))
         start += size

@@ -312,6 +312,12 @@ def test_installed_console_scripts(tree):
 # -- parallel hashing and progress -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("size", [0, 1, 2046, 2047, 2048, 4094, 4095, 8188, 8189, 20_000])
+def test_small_files_hashed_in_pieces_hash_the_same(size):
+    data = os.urandom(size)
+    assert files._digest_in_pieces(memoryview(data)) == Checksum.of(data).hex()
+
+
 @pytest.mark.parametrize("in_pool", [True, False], ids=["batches-in-threads", "batches-here"])
 def test_index_with_many_and_large_files(tmp_path, monkeypatch, in_pool):
     # Small batches: several per directory, compressed and large files between them.
