@@ -10,7 +10,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # JupyterLab refuses to run as root unless told (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: test test-browser lab notebooks docs lint bench clean
+.PHONY: test test-browser screenshots lab notebooks docs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: $(STAMP)
 # Only the real-browser tests: JupyterLab in headless Chromium (installed when missing).
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -m browser
+
+# The browser tests again, keeping their dashboard screenshots as the documentation's pictures.
+screenshots: $(STAMP)
+	SEAMLESS_SCREENSHOTS=$(CURDIR)/docs/_static $(BIN)/python -m pytest tests/browser -m browser
 
 # JupyterLab (with ipywidgets) on the tutorial notebooks.
 lab: $(LAB_STAMP)
