@@ -138,14 +138,24 @@ join(PyObject *module, PyObject *parts)
     if (result == NULL) {
         goto done;
     }
+    /* As bytes.join does: the GIL is let go only when every part is immutable, so that no
+     * Python thread changes a part (an array, a bytearray) halfway through its copy. */
+    int immutable = 1;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        immutable &= PyBytes_CheckExact(PySequence_Fast_GET_ITEM(sequence, i));
+    }
+    PyThreadState *released = immutable ? PyEval_SaveThread() : NULL;
     char *out = PyBytes_AS_STRING(result);
-    Py_BEGIN_ALLOW_THREADS
     advise_huge_pages(out, (size_t)total);
     for (Py_ssize_t i = 0; i < count; i++) {
-        memcpy(out, views[i].buf, (size_t)views[i].len);
-        out += views[i].len;
+        if (views[i].len > 0) {
+            memcpy(out, views[i].buf, (size_t)views[i].len);
+            out += views[i].len;
+        }
     }
-    Py_END_ALLOW_THREADS
+    if (released != NULL) {
+        PyEval_RestoreThread(released);
+    }
 done:
     for (Py_ssize_t i = 0; i < acquired; i++) {
         PyBuffer_Release(&views[i]);
@@ -158,6 +168,9 @@ done:
 /* -- read_files ----------------------------------------------------------------------------- */
 
 #ifdef HAVE_POSIX_FILES
+
+/* For the start of small files: also keeps the arena arithmetic far from overflowing. */
+#define MAX_READ_LIMIT ((Py_ssize_t)1 << 30)
 
 /* Read up to `limit` bytes of one file (opened relative to dir_fd) to `target`; returns the
  * number of bytes read, or -errno. One read() call: for a regular file a short read means the
@@ -190,8 +203,9 @@ read_files(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "iO!n:read_files", &dir_fd, &PyList_Type, &names, &limit)) {
         return NULL;
     }
-    if (limit <= 0) {
-        PyErr_SetString(PyExc_ValueError, "read_files(): the limit must be positive");
+    if (limit <= 0 || limit > MAX_READ_LIMIT) {
+        PyErr_SetString(PyExc_ValueError,
+                        "read_files(): the limit must be positive and at most 1 GiB");
         return NULL;
     }
     Py_ssize_t count = PyList_GET_SIZE(names);
