@@ -56,6 +56,10 @@ class WorkerThreads:
             thread.start()
             self._threads.append(thread)
 
+    def grow_to(self, size: int) -> None:
+        """Allow up to ``size`` threads from now on (more are started as calls come)."""
+        self._size = max(self._size, size)
+
     def run_here(self, function: Callable[..., Any], *args: Any) -> None:
         """Run a call at once, in this thread, its result taking its turn in :meth:`results`
         (for work that threads would only slow down)."""

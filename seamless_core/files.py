@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ._compression import COMPRESSION_SUFFIXES, decompressing_reader, strip_compression_suffix
 from ._native import read_files, read_files_python
@@ -41,6 +42,14 @@ SMALL_FILE = 1 << 16
 # batch over costs little next to reading it, few enough that a large directory keeps every
 # worker busy.
 READ_BATCH = 256
+# Reading small files slower than this each, on average (a cold cache, a network file
+# system), means their latency dominates: from then on they go in small batches to more
+# threads, whose waits overlap.
+SLOW_READ_SECONDS = 100e-6
+SLOW_READ_BATCH = 8
+# The first batch is read by the walking thread itself, timed, before any other is handed
+# out: it tells how the rest should go.
+FIRST_BATCH = 32
 
 Progress = Callable[[int], None]
 
@@ -50,6 +59,11 @@ def default_workers() -> int:
     holds the GIL between reads, so more threads contend more than they overlap; on a network
     file system, where each file's latency dominates, more threads pay (pass ``workers``)."""
     return max(2, min(32, os.cpu_count() or 1))
+
+
+def latency_workers() -> int:
+    """Threads once reading files turns out slow: enough to overlap many waits."""
+    return max(8, min(32, 4 * (os.cpu_count() or 1)))
 
 
 def checksum_sidecar_path(path: str | os.PathLike) -> str:
@@ -199,10 +213,11 @@ def _digest_in_pieces(data: memoryview) -> str:
     return hasher.hexdigest()
 
 
-def _hash_batch(directory: str, prefix: str, names: list[str], positions: list[int]) -> Digests:
-    """Checksums of some uncompressed files of one directory: read in one call, hashed from
-    memory; the few that turn out larger than SMALL_FILE are streamed."""
-    content, sizes = _read_starts(directory, prefix, names)
+def _hash_read(
+    content: bytes, sizes: list[int], prefix: str, names: list[str], positions: list[int]
+) -> Digests:
+    """Checksums of files read by :func:`_read_starts`; the few that turn out larger than
+    SMALL_FILE are streamed."""
     view, start, sha256, digests = memoryview(content), 0, hashlib.sha256, []
     for position, name, size in zip(positions, names, sizes):
         if size < 0:
@@ -234,6 +249,9 @@ class _Indexer:
         self.done = 0  # files hashed so far; only drives a progress display
         on_done = None if progress is None else self.hashed
         self.workers = WorkerThreads(workers or default_workers(), on_done, "seamless-hash")
+        self.adaptive = workers is None  # may grow the pool when reads turn out slow
+        self.sampled = False  # whether the first batch was read
+        self.slow = False  # set by a worker, read by the walker: a plain flag suffices
 
     def run(self, root: str) -> dict[str, str]:
         with self.workers:
@@ -251,6 +269,35 @@ class _Indexer:
             self.progress(len(self.keys), len(self.keys))
         return dict(zip(self.keys, digests))  # type: ignore[arg-type]
 
+    def hash_batch(
+        self, directory: str, prefix: str, names: list[str], positions: list[int]
+    ) -> Digests:
+        """Checksums of some uncompressed files of one directory, read in one call (timed:
+        see :data:`SLOW_READ_SECONDS`), hashed from memory."""
+        started = time.perf_counter()
+        content, sizes = _read_starts(directory, prefix, names)
+        if time.perf_counter() - started > SLOW_READ_SECONDS * len(names):
+            self.slow = True
+        return _hash_read(content, sizes, prefix, names, positions)
+
+    def batch_size(self) -> int:
+        if not self.sampled:
+            return FIRST_BATCH
+        return SLOW_READ_BATCH if self.slow else READ_BATCH
+
+    def submit_batch(self, *args: Any) -> None:
+        if not self.sampled:
+            self.sampled = True
+            self.workers.run_here(self.hash_batch, *args)
+        elif self.slow:  # waits overlap in threads, whether or not reads hold the GIL
+            if self.adaptive:
+                self.workers.grow_to(latency_workers())
+            self.workers.submit(self.hash_batch, *args)
+        elif _BATCHES_IN_POOL:
+            self.workers.submit(self.hash_batch, *args)
+        else:  # pure-Python reads in several threads would only fight over the GIL
+            self.workers.run_here(self.hash_batch, *args)
+
     def hashed(self, batch: Digests) -> None:
         self.done += len(batch)  # from worker threads: a display may lag by a batch
         self.progress(self.done, len(self.keys))  # type: ignore[misc]
@@ -258,9 +305,8 @@ class _Indexer:
     def directory(self, path: str, key_prefix: str) -> list[tuple[str, str]]:
         """Index the files of one directory; returns its subdirectories to visit."""
         # The hot loop: locals only.
-        sep, suffixes, keys, batch_size = os.sep, COMPRESSION_SUFFIXES, self.keys, READ_BATCH
-        # Pure-Python reads in several threads would only fight over the GIL.
-        hash_batch = self.workers.submit if _BATCHES_IN_POOL else self.workers.run_here
+        sep, suffixes, keys = os.sep, COMPRESSION_SUFFIXES, self.keys
+        batch_size = self.batch_size()
         prefix = path if path.endswith(sep) else path + sep
         names: list[str] = []  # small files to read next, and their keys' positions
         positions: list[int] = []
@@ -286,11 +332,12 @@ class _Indexer:
                     continue
                 names.append(name)
                 positions.append(len(keys) - 1)
-                if len(names) == batch_size:
-                    hash_batch(_hash_batch, path, prefix, names, positions)
+                if len(names) >= batch_size:
+                    self.submit_batch(path, prefix, names, positions)
                     names, positions = [], []
+                    batch_size = self.batch_size()
         if names:
-            hash_batch(_hash_batch, path, prefix, names, positions)
+            self.submit_batch(path, prefix, names, positions)
         return subdirectories
 
 
@@ -307,7 +354,10 @@ def directory_index(
     The calling thread walks the tree; a pool of ``workers`` threads (default
     :func:`default_workers`) reads and hashes the files: small uncompressed ones of one
     directory :data:`READ_BATCH` at a time, each in a single call that runs without the GIL
-    when the C speedups are built, compressed ones one by one. ``progress(done, total)`` is
+    when the C speedups are built, compressed ones one by one. The walking thread reads the
+    first :data:`FIRST_BATCH` files itself and times them: once reads turn out slow (see
+    :data:`SLOW_READ_SECONDS`), batches become small and, unless ``workers`` was given, the
+    pool grows to :func:`latency_workers`. ``progress(done, total)`` is
     called now and then (from any thread), ``total`` growing as the walk proceeds. A file or
     subdirectory that cannot be read aborts the whole index with its error (for files, the
     first in the order of the walk).

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -338,6 +340,49 @@ def test_index_with_many_and_large_files(tmp_path, monkeypatch, in_pool):
     index = directory_index(root, workers=3, progress=lambda done, total: calls.append(done))
     assert index == expected
     assert calls[-1] == 300
+
+
+def _slow_tree(root, monkeypatch, seconds_per_file=0.0005):
+    """A tree of 3 x 60 files, read through a file system slow to answer."""
+    expected = {}
+    for d in range(3):
+        for f in range(60):
+            data = os.urandom(f * 37)
+            (root / f"d{d}").mkdir(parents=True, exist_ok=True)
+            (root / f"d{d}" / f"f{f}").write_bytes(data)
+            expected[f"d{d}/f{f}"] = Checksum.of(data).hex()
+    calls = []
+    read_starts = files._read_starts
+
+    def slow_read_starts(directory, prefix, names):
+        calls.append((len(names), threading.get_ident()))
+        time.sleep(seconds_per_file * len(names))
+        return read_starts(directory, prefix, names)
+
+    monkeypatch.setattr(files, "_read_starts", slow_read_starts)
+    monkeypatch.setattr(files, "READ_BATCH", 20)
+    return expected, calls
+
+
+def test_slow_reads_switch_to_small_batches_on_more_threads(tmp_path, monkeypatch):
+    expected, calls = _slow_tree(tmp_path / "slow", monkeypatch)
+    assert directory_index(tmp_path / "slow") == expected
+    assert calls[0] == (files.FIRST_BATCH, threading.get_ident())  # read and timed here
+    assert max(size for size, _ in calls[-10:]) <= files.SLOW_READ_BATCH
+    assert len({thread for _, thread in calls[1:]}) > files.default_workers()
+
+
+def test_slow_reads_keep_the_number_of_workers_given(tmp_path, monkeypatch):
+    expected, calls = _slow_tree(tmp_path / "slow", monkeypatch)
+    assert directory_index(tmp_path / "slow", workers=2) == expected
+    assert max(size for size, _ in calls[-10:]) <= files.SLOW_READ_BATCH
+    assert len({thread for _, thread in calls[1:]}) <= 2
+
+
+def test_fast_reads_stay_in_large_batches(tmp_path, monkeypatch):
+    expected, calls = _slow_tree(tmp_path / "fast", monkeypatch, seconds_per_file=0.0)
+    assert directory_index(tmp_path / "fast") == expected
+    assert [size for size, _ in calls] == [files.FIRST_BATCH, 20, 8] + [20, 20, 20] * 2
 
 
 def test_progress_bar_draws_only_when_enabled_and_slow():
