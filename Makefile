@@ -28,11 +28,12 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,docs]"
 	touch $(DOCS_STAMP)
 
-# ruff, the test suite, the browser tests (in their own process: Playwright's sync API keeps
+# ruff (lint and format), the test suite, the browser tests (in their own process: Playwright's sync API keeps
 # an event loop running in the thread that uses it), then the tutorial notebooks under nbval
 # (their stored outputs are the expected ones).
 test: $(STAMP)
 	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
+	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
 	$(BIN)/python -m pytest --ignore=tests/browser
 	$(BIN)/python -m pytest tests/browser
 	$(BIN)/python -m pytest $(NBVAL) notebooks

@@ -154,9 +154,7 @@ class Checksum:
             text = head.decode("ascii").strip()
             return cls(text)
         except (ValueError, UnicodeDecodeError):
-            raise ValueError(
-                f"{path} does not hold a SHA-256 checksum: {preview(head)}"
-            ) from None
+            raise ValueError(f"{path} does not hold a SHA-256 checksum: {preview(head)}") from None
 
     def save(self, path: str | os.PathLike) -> str:
         """Write the hex checksum and a newline to a ``.CHECKSUM`` file, atomically.

@@ -53,7 +53,11 @@ def canonical(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         dtype = str(value.dtype.descr) if value.dtype.fields else value.dtype.str
         data = np.ascontiguousarray(value).tobytes()
-        return {"ndarray": dtype, "shape": list(value.shape), "data": base64.b64encode(data).decode()}
+        return {
+            "ndarray": dtype,
+            "shape": list(value.shape),
+            "data": base64.b64encode(data).decode(),
+        }
     if isinstance(value, np.generic):
         return {"npscalar": value.dtype.str, "data": base64.b64encode(value.tobytes()).decode()}
     raise TypeError(f"no canonical form for {type(value).__name__}")

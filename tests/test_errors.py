@@ -109,7 +109,7 @@ MALFORMED = [
     _container(2**31, 10, 10),
     b"\x94SEAMLESS-MIXED\xff",  # storage name past the end
     b"\x94SEAMLESS-MIXED\x0bmixed-plain\x02\x00\x00\x00{}\x93SEAMLESS",  # stream header cut
-    _container(2, 16, 8, b"[[0, 8], {\"a\": 0}]" + b"\x00" * 6),
+    _container(2, 16, 8, b'[[0, 8], {"a": 0}]' + b"\x00" * 6),
 ]
 
 

@@ -25,7 +25,17 @@ def test_import_does_not_pull_in_heavy_modules():
 def test_wheel_installs_into_an_empty_venv_and_imports(tmp_path):
     root = __import__("pathlib").Path(__file__).parent.parent
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(root)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "dist"),
+            str(root),
+        ],
         check=True,
     )
     (wheel,) = (tmp_path / "dist").glob("seamless_core-*.whl")

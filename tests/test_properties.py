@@ -26,15 +26,18 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
 
 def _no_surrogates(value) -> bool:
     text = json.dumps(value)
-    return "\\ud8" not in text and "\\ud9" not in text and "\\uda" not in text and "\\udb" not in text
+    return (
+        "\\ud8" not in text and "\\ud9" not in text and "\\uda" not in text and "\\udb" not in text
+    )
 
 
 @SETTINGS
@@ -43,7 +46,10 @@ def test_plain_round_trips_with_orjson_bytes(value):
     if not _no_surrogates(value):
         return  # lone surrogates are not UTF-8; tested separately
     buffer = Buffer(value, "plain")
-    assert buffer.content == orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    assert (
+        buffer.content
+        == orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
     parsed = buffer.get_value("plain")
     assert same_value(parsed, value) or parsed == value
     assert Buffer(parsed, "plain").content == buffer.content

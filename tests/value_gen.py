@@ -10,8 +10,32 @@ import random
 
 import numpy as np
 
-_KEYS = ["a", "b", "Z", "_", "10", "9", "café", "日本", "sp ace", 'q"uote', "back\\slash", "\x7f", ""]
-_STRINGS = ["", "x", "hello world", "tab\there", "line\nbreak", "é", "\U0001f600", "\x00\x1f", "1e5"]
+_KEYS = [
+    "a",
+    "b",
+    "Z",
+    "_",
+    "10",
+    "9",
+    "café",
+    "日本",
+    "sp ace",
+    'q"uote',
+    "back\\slash",
+    "\x7f",
+    "",
+]
+_STRINGS = [
+    "",
+    "x",
+    "hello world",
+    "tab\there",
+    "line\nbreak",
+    "é",
+    "\U0001f600",
+    "\x00\x1f",
+    "1e5",
+]
 _FLOATS = [0.0, -0.0, 0.1, 1.5, 1e-7, 1e-5, 0.0001, 2.5e-05, 1e15, 1e16, 1.7e308, 5e-324, 123.456]
 _DTYPES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "?", "S3"]
 

@@ -94,7 +94,9 @@ def deserialize(content: bytes, celltype: str) -> Any:
         # Crafted input must never escape as anything but a ValueError.
         from .._errors import value_error
 
-        raise value_error(celltype, f"cannot parse buffer ({type(exc).__name__})", content) from None
+        raise value_error(
+            celltype, f"cannot parse buffer ({type(exc).__name__})", content
+        ) from None
 
 
 __all__ = [

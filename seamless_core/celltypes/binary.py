@@ -18,7 +18,9 @@ def serialize(value: Any, celltype: str = "binary") -> bytes:
         try:
             value = np.array(value)
         except (ValueError, TypeError) as exc:
-            raise value_error(celltype, f"cannot make an array of the value ({exc})", value) from None
+            raise value_error(
+                celltype, f"cannot make an array of the value ({exc})", value
+            ) from None
     if value.dtype.hasobject:
         raise type_error(celltype, "value does not form an array of a fixed dtype", value)
     return write_npy(value, celltype)

@@ -68,7 +68,9 @@ def parse(content: bytes, celltype: str = "mixed") -> tuple[Any, str]:
     try:
         return loads_python_flavour(content), forms.PURE_PLAIN
     except UnicodeDecodeError:
-        raise value_error(celltype, "buffer is neither JSON, .npy, nor a container", content) from None
+        raise value_error(
+            celltype, "buffer is neither JSON, .npy, nor a container", content
+        ) from None
     except (ValueError, RecursionError):
         # Text that is not JSON is, by the ecosystem's rule, a 0-d bytes array.
         return np.array(content), forms.PURE_BINARY

@@ -66,7 +66,9 @@ def check_storable(array: np.ndarray, celltype: str) -> None:
             celltype, "arrays of Python objects cannot be stored (that would need pickle)", array
         )
     if isinstance(array, np.ma.MaskedArray):
-        raise type_error(celltype, "masked arrays cannot be stored; fill or split them first", array)
+        raise type_error(
+            celltype, "masked arrays cannot be stored; fill or split them first", array
+        )
 
 
 def write_npy(array: np.ndarray, celltype: str) -> bytes:
