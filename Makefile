@@ -28,9 +28,9 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,docs]"
 	touch $(DOCS_STAMP)
 
-# ruff (lint and format), the test suite, the browser tests (in their own process: Playwright's sync API keeps
-# an event loop running in the thread that uses it), then the tutorial notebooks under nbval
-# (their stored outputs are the expected ones).
+# ruff (lint and format), the test suite, the browser tests (in their own process:
+# Playwright's sync API keeps an event loop running in the thread that uses it), then the
+# tutorial notebooks under nbval (their stored outputs are the expected ones).
 test: $(STAMP)
 	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
 	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
