@@ -34,21 +34,23 @@ __all__ = [
     "stream_checksum",
 ]
 
+#: Files are streamed in blocks of this many bytes.
 BLOCK_SIZE = 1 << 20
-# Files up to this size are read whole, in one call, and hashed from memory; larger ones are
-# streamed in blocks.
+#: Files up to this size are read whole, in one call, and hashed from memory; larger ones
+#: are streamed in blocks.
 SMALL_FILE = 1 << 16
-# Small files of one directory go to the pool this many at a time: enough that handing a
-# batch over costs little next to reading it, few enough that a large directory keeps every
-# worker busy.
+#: Small files of one directory go to the worker threads this many at a time: enough that
+#: handing a batch over costs little next to reading it, few enough that a large directory
+#: keeps every worker busy.
 READ_BATCH = 256
-# Reading small files slower than this each, on average (a cold cache, a network file
-# system), means their latency dominates: from then on they go in small batches to more
-# threads, whose waits overlap.
+#: Reading small files slower than this each, on average (a cold cache, a network file
+#: system), means their latency dominates: from then on they go in batches of
+#: :data:`SLOW_READ_BATCH` to more threads, whose waits overlap.
 SLOW_READ_SECONDS = 100e-6
+#: Batch size once reads are slow.
 SLOW_READ_BATCH = 8
-# The first batch is read by the walking thread itself, timed, before any other is handed
-# out: it tells how the rest should go.
+#: The first batch is read by the walking thread itself, timed, before any other is handed
+#: out: it tells how the rest should go.
 FIRST_BATCH = 32
 
 Progress = Callable[[int], None]
