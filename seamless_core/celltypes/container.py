@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._native import join
 from ..checksum import Checksum
 from . import forms
 from .forms import MIXED_PLAIN, PURE_BINARY, PURE_PLAIN
@@ -108,7 +109,7 @@ def write_container(value: Any) -> bytes:
             parts_json,
         )
     )
-    return b"".join([head, *chunks])
+    return join([head, *chunks])  # large containers: huge pages, see _native.join
 
 
 # -- reading -----------------------------------------------------------------------------------
