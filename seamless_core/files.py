@@ -222,11 +222,12 @@ def _hash_read(
     SMALL_FILE are streamed."""
     view, start, sha256, digests = memoryview(content), 0, hashlib.sha256, []
     for position, name, size in zip(positions, names, sizes):
+        # A short read of a regular file (size < SMALL_FILE) is the whole file.
         if size < 0:
             raise OSError(-size, os.strerror(-size), prefix + name)
         if size <= _HASH_PIECE:
             digests.append((position, sha256(view[start : start + size]).hexdigest()))
-        elif size < SMALL_FILE:  # a short read of a regular file: the whole file
+        elif size < SMALL_FILE:
             digests.append((position, _digest_in_pieces(view[start : start + size])))
         else:
             digests.append((position, _pooled_digest(prefix + name).hex()))
