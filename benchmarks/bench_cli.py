@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from refenv import REPO_ROOT, ensure_ref_venv, subprocess_env  # noqa: E402
+from refenv import REPO_ROOT, ensure_ref_venv, speedups_in_use, subprocess_env  # noqa: E402
 
 MIB = 1 << 20
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -111,13 +111,6 @@ def ours_python(scratch: Path) -> str:
         [sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "seamless_core")], check=True
     )
     return str(python)
-
-
-def speedups_in_use(python: str) -> bool:
-    """Whether our side runs with the optional C extension (seamless_core._native)."""
-    code = "import seamless_core._native as n; print(n.SPEEDUPS)"
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
-    return done.stdout.strip() == "True"
 
 
 def ours(python: str, module: str, *args: str) -> list[str]:
@@ -265,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         small = case_small_files(scratch, python, n) if "small" in cases else None
         speedups = speedups_in_use(python)
     print(f"command-line tools ({'QUICK' if quick else 'full'}; best of {n})")
-    print(f"C speedups: {'in use' if speedups else 'NOT BUILT (pure-Python fallbacks)'}")
+    state = {True: "in use", False: "NOT BUILT (pure-Python fallbacks)"}.get(speedups, "unknown")
+    print(f"C speedups: {state}")
     for line in report(big, small):
         print(line)
     raw = {"quick": quick, "speedups": speedups, "big_file": big, "small_files": small}

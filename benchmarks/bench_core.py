@@ -36,7 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from refenv import REPO_ROOT, SnippetError, interpreter, run_on, subprocess_env
+from refenv import (
+    REPO_ROOT,
+    SnippetError,
+    interpreter,
+    run_on,
+    speedups_in_use,
+    subprocess_env,
+)
 
 SIDES = ("ref", "ours")
 IMPORT_LINES = {"ref": "import seamless as sc", "ours": "import seamless_core as sc"}
@@ -658,13 +665,8 @@ def environment_header(quick: bool) -> str:
 
 
 def speedups_state() -> str:
-    """Whether our side runs with the optional C extension (seamless_core._native)."""
-    python, pythonpath = interpreter("ours")
-    code = "import seamless_core._native as n; print(n.SPEEDUPS)"
-    done = subprocess.run(
-        [str(python), "-c", code], env=subprocess_env(pythonpath), capture_output=True, text=True
-    )
-    return {"True": "in use", "False": "NOT BUILT"}.get(done.stdout.strip(), "unknown")
+    state = speedups_in_use(*interpreter("ours"))
+    return {True: "in use", False: "NOT BUILT"}.get(state, "unknown")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ __all__ = [
     "run_in_ref",
     "run_on",
     "run_snippet",
+    "speedups_in_use",
     "subprocess_env",
 ]
 
@@ -205,6 +206,16 @@ def subprocess_env(pythonpath: str | None = None) -> dict[str, str]:
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     return env
+
+
+def speedups_in_use(python: str | os.PathLike, pythonpath: str | None = None) -> bool | None:
+    """Whether ``seamless_core`` runs with its optional C extension under ``python``
+    (``None``: it could not be imported there)."""
+    code = "import seamless_core._native as n; print(n.SPEEDUPS)"
+    done = subprocess.run(
+        [str(python), "-c", code], env=subprocess_env(pythonpath), capture_output=True, text=True
+    )
+    return {"True": True, "False": False}.get(done.stdout.strip())
 
 
 def run_snippet(

@@ -118,6 +118,9 @@ join(PyObject *module, PyObject *parts)
     PyObject *result = NULL;
     Py_buffer *views = PyMem_Calloc(count ? count : 1, sizeof(Py_buffer));
     Py_ssize_t acquired = 0, total = 0;
+    /* As bytes.join does: the GIL is let go only when every part is immutable, so that no
+     * Python thread changes a part (an array, a bytearray) halfway through its copy. */
+    int immutable = 1;
     if (views == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -127,6 +130,7 @@ join(PyObject *module, PyObject *parts)
         if (PyObject_GetBuffer(part, &views[acquired], PyBUF_SIMPLE) < 0) {
             goto done;
         }
+        immutable &= PyBytes_CheckExact(part);
         if (views[acquired].len > PY_SSIZE_T_MAX - total) {
             acquired++;
             PyErr_SetString(PyExc_OverflowError, "join() result is too large");
@@ -137,12 +141,6 @@ join(PyObject *module, PyObject *parts)
     result = PyBytes_FromStringAndSize(NULL, total);
     if (result == NULL) {
         goto done;
-    }
-    /* As bytes.join does: the GIL is let go only when every part is immutable, so that no
-     * Python thread changes a part (an array, a bytearray) halfway through its copy. */
-    int immutable = 1;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        immutable &= PyBytes_CheckExact(PySequence_Fast_GET_ITEM(sequence, i));
     }
     PyThreadState *released = immutable ? PyEval_SaveThread() : NULL;
     char *out = PyBytes_AS_STRING(result);

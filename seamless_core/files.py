@@ -190,11 +190,11 @@ Digests = list[tuple[int, str]]  # (position of the key, hex checksum)
 
 def _read_starts(directory: str, prefix: str, names: list[str]) -> tuple[bytes, list[int]]:
     """The first SMALL_FILE bytes of each file, as :func:`_native.read_files` returns them."""
-    if read_files is None or not _RELATIVE_OPENS:
+    if not _RELATIVE_OPENS:
         return read_files_python(prefix, names, SMALL_FILE)
     dir_fd = os.open(directory, _DIRECTORY_FLAGS)
     try:
-        return read_files(dir_fd, names, SMALL_FILE)
+        return (read_files or read_files_python)(dir_fd, names, SMALL_FILE)
     finally:
         os.close(dir_fd)
 
@@ -206,8 +206,8 @@ _HASH_PIECE = 2047
 _PIECES_UP_TO = 4 * _HASH_PIECE
 
 
-def _digest_in_pieces(data: memoryview) -> str:
-    if len(data) > _PIECES_UP_TO:
+def _digest_in_memory(data: memoryview) -> str:
+    if not _HASH_PIECE < len(data) <= _PIECES_UP_TO:
         return hashlib.sha256(data).hexdigest()
     hasher = hashlib.sha256()
     for offset in range(0, len(data), _HASH_PIECE):
@@ -220,15 +220,12 @@ def _hash_read(
 ) -> Digests:
     """Checksums of files read by :func:`_read_starts`; the few that turn out larger than
     SMALL_FILE are streamed."""
-    view, start, sha256, digests = memoryview(content), 0, hashlib.sha256, []
+    view, start, digests = memoryview(content), 0, []
     for position, name, size in zip(positions, names, sizes):
-        # A short read of a regular file (size < SMALL_FILE) is the whole file.
         if size < 0:
             raise OSError(-size, os.strerror(-size), prefix + name)
-        if size <= _HASH_PIECE:
-            digests.append((position, sha256(view[start : start + size]).hexdigest()))
-        elif size < SMALL_FILE:
-            digests.append((position, _digest_in_pieces(view[start : start + size])))
+        if size < SMALL_FILE:  # a short read of a regular file: the whole file
+            digests.append((position, _digest_in_memory(view[start : start + size])))
         else:
             digests.append((position, _pooled_digest(prefix + name).hex()))
         start += size
