@@ -85,7 +85,7 @@ def _accept_content(
         return None
     buffer = Buffer(content, checksum=checksum)
     cache = get_buffer_cache()
-    cache.costs.set_download_profile(checksum, store.cost_profile)
+    cache.costs.add_holder(checksum, store)  # served and verified: an intact copy
     cache.register(buffer)
     return buffer
 

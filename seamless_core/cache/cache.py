@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..checksum import Checksum
-from ..stores import add_store_listener
+from ..stores import add_change_listener, add_store_listener
 from ..stores.base import BufferStore
 from ..stores.folder import BufferFolder
-from ..stores.upload import request_upload
+from ..stores.upload import request_upload, set_rescue
 from .costs import CostModel
 from .eviction import victim_indices
 from .evictor import start_evictor
@@ -416,7 +416,9 @@ class BufferCache:
             self._lock.defer(self._dispatch_uploads)
 
     def _dispatch_uploads(self) -> None:
-        # After the lock: hand the queued buffers to the upload hook.
+        # After the lock: hand the queued buffers to the upload hook. A hook that returns
+        # False took nothing (no store to upload to, after all): the entry is handed over
+        # again later.
         hook, pending = self._upload_hook, self._to_upload
         while pending:
             try:
@@ -424,9 +426,28 @@ class BufferCache:
             except IndexError:  # another thread emptied it first
                 return
             try:
-                hook(checksum, buffer)
+                taken = hook(checksum, buffer)
             except Exception:
                 logger.exception("upload hook failed for %s", checksum)
+                taken = False
+            if taken is False:
+                with self._lock:
+                    entry = self._entries.get(checksum._digest)
+                    if entry is not None:
+                        entry.upload = False
+
+    def _stores_changed(self, store: BufferStore, added: bool) -> None:
+        """Recoverability follows the store list: a removed store's copies no longer count,
+        and a new writable store gets the referenced buffers that were never handed over."""
+        if not added:
+            self.costs.forget_store(store)
+            return
+        if not store.writable or self._upload_hook is None:
+            return
+        with self._lock:
+            for entry in self._strong.values():
+                if not entry.scratch and not entry.upload:
+                    self._want_upload(entry)
 
     def _demote(self, entry: _Entry) -> Any:
         """Strong -> weak (or out of memory, for objects without weak references). Returns
@@ -837,15 +858,11 @@ class BufferCache:
         for entry, buffer, stamp, safe in zip(*victims, recoverable):
             if not safe:
                 try:
-                    folder = self.spill_folder
-                    if folder is None:
-                        raise OSError("spilling is off")
-                    folder.put(entry.checksum, buffer.content)
-                except (OSError, AttributeError) as exc:
+                    folder = self._spill_into(entry.checksum, buffer)
+                except (OSError, AttributeError, ValueError) as exc:
                     failures += 1
                     logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, exc)
                     continue
-                self.costs.set_download_profile(entry.checksum, "read_buffer")
                 spilled += entry.size
             for column, value in zip(kept, (entry, buffer, stamp)):
                 column.append(value)
@@ -855,6 +872,18 @@ class BufferCache:
             self._spilled_bytes += spilled
             self._spill_failures += failures
         return spilled
+
+    def _spill_into(self, checksum: Checksum, buffer: Any) -> BufferFolder:
+        """Write ``buffer`` to the spill folder and declare the copy there; ``OSError``
+        unless the folder confirms an intact copy (a stale or damaged file under the same
+        name is replaced, never trusted)."""
+        folder = self.spill_folder
+        if folder is None:
+            raise OSError("spilling is off")
+        if folder.put(checksum, buffer.content) is not True:
+            raise OSError(f"{folder!r} did not confirm an intact copy")
+        self.costs.add_holder(checksum, folder)
+        return folder
 
     def _commit(self, victims: tuple[list, list, list]) -> tuple[int, int, list]:
         evicted = freed = 0
@@ -921,9 +950,30 @@ def set_buffer_cache(cache: BufferCache | None) -> BufferCache | None:
     return previous
 
 
-def _declare_stored(checksum: Checksum, store: BufferStore) -> None:
-    # stores.write_buffer put the buffer in a store: it can be downloaded from there.
-    get_buffer_cache().costs.set_download_profile(checksum, store.cost_profile)
+def _declare_stored(checksum: Checksum, store: BufferStore, verified: bool) -> None:
+    # The uploader or stores.write_buffer put the buffer in a store. Only a copy the store
+    # confirmed counts as a way back; a claim ("I have it already") is left unrelied on,
+    # so eviction spills the buffer first.
+    if verified:
+        get_buffer_cache().costs.add_holder(checksum, store)
+
+
+def _stores_changed(store: BufferStore, added: bool) -> None:
+    cache = _global_cache
+    if cache is not None:
+        cache._stores_changed(store, added)
+
+
+def _save_unuploaded(checksum: Checksum, buffer: Any) -> str | None:
+    # The uploader's rescue: no store took the buffer, so it goes to the spill folder.
+    cache = get_buffer_cache()
+    try:
+        return cache._spill_into(checksum, buffer).path
+    except (OSError, AttributeError, ValueError) as exc:
+        logger.warning("could not save %s in the spill folder: %s", checksum, exc)
+        return None
 
 
 add_store_listener(_declare_stored)
+add_change_listener(_stores_changed)
+set_rescue(_save_unuploaded)

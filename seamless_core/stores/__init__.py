@@ -27,6 +27,7 @@ from .folder import BufferFolder
 from .hashserver import HashServer
 from .registry import (
     add,
+    add_change_listener,
     add_store_listener,
     list,
     reload_environment,
@@ -40,6 +41,7 @@ from .upload import (
     failed_uploads,
     flush,
     pending_uploads,
+    wait_for_upload,
 )
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "StoreUnavailableError",
     "UploadFailedWarning",
     "add",
+    "add_change_listener",
     "add_store_listener",
     "failed_uploads",
     "flush",
@@ -62,5 +65,6 @@ __all__ = [
     "reload_environment",
     "remove",
     "upload_targets",
+    "wait_for_upload",
     "write_buffer",
 ]
