@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .base import (
     BufferStore,
+    BufferTooLargeError,
     CorruptBufferError,
     StoreNotWritableError,
     StoreUnavailableError,
@@ -47,6 +48,7 @@ __all__ = [
     "HASHSERVER_URLS_ENV",
     "BufferFolder",
     "BufferStore",
+    "BufferTooLargeError",
     "CorruptBufferError",
     "FailedUpload",
     "HashServer",
