@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .base import (
     BufferStore,
+    BufferTooLargeError,
     CorruptBufferError,
     StoreNotWritableError,
     StoreUnavailableError,
@@ -49,6 +50,7 @@ __all__ = [
     "HASHSERVER_URLS_ENV",
     "BufferFolder",
     "BufferStore",
+    "BufferTooLargeError",
     "CorruptBufferError",
     "FailedUpload",
     "HashServer",
