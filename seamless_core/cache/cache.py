@@ -858,7 +858,7 @@ class BufferCache:
         for entry, buffer, stamp, safe in zip(*victims, recoverable):
             if not safe:
                 try:
-                    folder = self._spill_into(entry.checksum, buffer)
+                    self._spill_into(entry.checksum, buffer)
                 except (OSError, AttributeError, ValueError) as exc:
                     failures += 1
                     logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, exc)
