@@ -40,6 +40,7 @@ class DictStore(BufferStore):
     def put(self, checksum, content):
         self._require_writable()
         self.data[Checksum(checksum)] = bytes(content)
+        return True  # it holds the very bytes now
 
     def buffer_length(self, checksum):
         content = self.data.get(Checksum(checksum))

@@ -274,7 +274,9 @@ class BufferCache:
                 try:
                     spill.open()
                 except OSError as exc:
-                    logger.warning("spill folder %s unusable, spilling off: %s", spill.path, exc)
+                    logger.warning(
+                        "spill folder %s unusable, spilling off: %s", spill.path, str(exc)
+                    )
                     spill.path = None
                     self.costs.undeclared_profile = None
         return spill.folder
@@ -861,7 +863,7 @@ class BufferCache:
                     self._spill_into(entry.checksum, buffer)
                 except (OSError, AttributeError, ValueError) as exc:
                     failures += 1
-                    logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, exc)
+                    logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, str(exc))
                     continue
                 spilled += entry.size
             for column, value in zip(kept, (entry, buffer, stamp)):
@@ -970,7 +972,7 @@ def _save_unuploaded(checksum: Checksum, buffer: Any) -> str | None:
     try:
         return cache._spill_into(checksum, buffer).path
     except (OSError, AttributeError, ValueError) as exc:
-        logger.warning("could not save %s in the spill folder: %s", checksum, exc)
+        logger.warning("could not save %s in the spill folder: %s", checksum, str(exc))
         return None
 
 

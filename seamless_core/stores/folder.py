@@ -202,7 +202,7 @@ class BufferFolder(BufferStore):
             except FileNotFoundError:
                 continue
             except _BAD_COPY as exc:
-                logger.warning("%r: %s", self, exc)
+                logger.warning("%r: %s", self, str(exc))
                 continue
         return None
 
@@ -249,7 +249,9 @@ class BufferFolder(BufferStore):
         except FileNotFoundError:
             return "absent"
         except (OSError, *_BAD_COPY) as exc:
-            logger.warning("%r: replacing the copy at %s: %s", self, path, exc)
+            # The message, not the exception: a kept log record must not keep the
+            # traceback's frames (and the buffer being put) alive.
+            logger.warning("%r: replacing the copy at %s: %s", self, path, str(exc))
             return "damaged"
         return "intact" if existing == content else "damaged"
 
@@ -260,7 +262,7 @@ class BufferFolder(BufferStore):
             except FileNotFoundError:
                 pass
             except OSError as exc:  # get() verifies, so a leftover is refused, never served
-                logger.warning("%r: could not remove damaged %s (%s)", self, path, exc)
+                logger.warning("%r: could not remove damaged %s (%s)", self, path, str(exc))
         if paths and not any(os.path.exists(kept + s) for s in COMPRESSION_SUFFIXES):
             try:
                 os.unlink(kept + LENGTH_SIDECAR)

@@ -409,7 +409,7 @@ def _write_listings(failures: list[FailedUpload]) -> dict[str, str]:
         try:
             write_atomic(path, "".join(h + "\n" for h in sorted(hexes)).encode())
         except OSError as exc:
-            logger.warning("could not write %s: %s", path, exc)
+            logger.warning("could not write %s: %s", path, str(exc))
             continue
         listings[folder] = path
     return listings
