@@ -90,6 +90,15 @@ def loads_canonical(data: bytes) -> Any:
     return orjson.loads(data)
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_exact_integers(data: bytes) -> Any:
+    """Strict JSON like :func:`loads_canonical`, but integers of any size read exactly."""
+    return json.loads(data.decode(), parse_constant=_no_constants)
+
+
 # -- Python flavour ----------------------------------------------------------------------------
 
 

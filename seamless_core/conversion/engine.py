@@ -33,7 +33,6 @@ class SeamlessConversionError(ValueError):
         self.target = target
 
 
-_BUILTINS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float, "bool": bool}
 _MAX_PROBLEM = 300
 
 
@@ -136,21 +135,33 @@ def _text_like_to_text_like(buffer: Buffer, source: str, target: str) -> Buffer:
 
 
 def _yaml_to_plain(buffer: Buffer, source: str, target: str) -> Buffer:
-    import yaml
+    from .._errors import value_error
+    from ..celltypes._yaml import YAMLExpansionError, load_yaml
 
     # Read as text and load once (reading as "yaml" would load it a second time).
-    return _serialized(yaml.safe_load(_value(buffer, "text")), "plain")
+    text = _value(buffer, "text")
+    try:
+        value = load_yaml(text)
+    except YAMLExpansionError as exc:
+        raise value_error("yaml", f"refused ({exc})", buffer.content) from None
+    return _serialized(value, "plain")
 
 
 def _ipython_to_python(buffer: Buffer, source: str, target: str) -> Buffer:
-    from IPython.core.inputtransformer2 import TransformerManager
+    from ..celltypes._ipython import ipython_to_python
 
-    code = TransformerManager().transform_cell(_value(buffer, "text"))
+    code = ipython_to_python(_value(buffer, "ipython"))
     return _serialized(code, "python")  # validates: an invalid cell gives invalid Python
 
 
+def _to_scalar(value: Any, target: str) -> Buffer:
+    # int/float/bool go through the celltypes' own conversions: exact ones pass, lossy ones
+    # are refused (or warn where 0.1.4's recorded bytes must be kept)
+    return _serialized(str(value) if target == "str" else value, target)
+
+
 def _builtin(buffer: Buffer, source: str, target: str) -> Buffer:
-    return _serialized(_BUILTINS[target](_value(buffer, source)), target)
+    return _to_scalar(_value(buffer, source), target)
 
 
 # -- possible ------------------------------------------------------------------------------------
@@ -174,7 +185,7 @@ def _scalar(buffer: Buffer, source: str, target: str) -> Buffer:
         raise TypeError(
             f"an array of dtype {value.dtype} and shape {value.shape} has no {target} value"
         )
-    return _serialized(_BUILTINS[target](value), target)
+    return _to_scalar(value, target)
 
 
 # -- values --------------------------------------------------------------------------------------
