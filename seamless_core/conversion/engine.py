@@ -323,10 +323,13 @@ def _failure(
     step_source: str,
     step_target: str,
     problem: str,
+    named: tuple[str, str] | None = None,
 ) -> SeamlessConversionError:
     via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
+    shown_source, shown_target = named or (source, target)
     return SeamlessConversionError(
-        f"cannot convert {checksum.hex()} from {source!r} to {target!r}{via}: {problem}",
+        f"cannot convert {checksum.hex()} from {shown_source!r} to {shown_target!r}{via}: "
+        f"{problem}",
         checksum=checksum,
         source=source,
         target=target,
@@ -342,6 +345,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
     and keep it. A conversion that cannot be done raises ``SeamlessConversionError``, with the
     cause chained.
     """
+    named = (source, target)  # the names the caller used (aliases included), for messages
     source = normalize_celltype(source)
     target = normalize_celltype(target)
     if isinstance(buffer_or_checksum, Checksum):
@@ -367,6 +371,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
                 step_source,
                 step_target,
                 "the conversion is forbidden",
+                named,
             )
     if buffer is None:
         buffer = checksum.resolve()
@@ -385,6 +390,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
                 step_source,
                 step_target,
                 _problem(exc),
+                named,
             ) from exc
     return buffer
 
