@@ -57,9 +57,11 @@ def test_yaml_recursive_alias_is_refused():
 def test_yaml_aliases_of_normal_size_still_convert():
     doc = "base: &b {x: 1, y: [1, 2]}\nd:\n  <<: *b\n  z: 2\ne: *b\n"
     value = convert(Buffer(doc, "yaml"), "yaml", "plain").get_value("plain")
-    assert value == {"base": {"x": 1, "y": [1, 2]}, "d": {"x": 1, "y": [1, 2], "z": 2}, **{
-        "e": {"x": 1, "y": [1, 2]}
-    }}
+    assert value == {
+        "base": {"x": 1, "y": [1, 2]},
+        "d": {"x": 1, "y": [1, 2], "z": 2},
+        **{"e": {"x": 1, "y": [1, 2]}},
+    }
 
 
 def test_yaml_uses_the_c_safe_loader_when_built():
@@ -438,9 +440,13 @@ _TEXT = st.text(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(_TEXT | st.integers() | st.floats(allow_nan=False), lambda c: (
-    st.lists(c, max_size=4) | st.dictionaries(_TEXT, c, max_size=4)
-), max_leaves=12))
+@given(
+    st.recursive(
+        _TEXT | st.integers() | st.floats(allow_nan=False),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(_TEXT, c, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_mixed_json_matches_the_json_module_on_any_text(value):
     expected = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
     assert serialize(value, "mixed") == expected

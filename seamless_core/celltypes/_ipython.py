@@ -30,9 +30,7 @@ def _cut_points(lines: list[str]) -> list[int]:
     cuts = []
     last_cut = 0
     for group in make_tokens_by_line(lines):
-        first = next(
-            (t for t in group if t.type not in (tokenize.INDENT, tokenize.DEDENT)), None
-        )
+        first = next((t for t in group if t.type not in (tokenize.INDENT, tokenize.DEDENT)), None)
         if first is None or first.type == tokenize.ENDMARKER:
             continue
         row, col = first.start

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import orjson
-from json.encoder import encode_basestring_ascii
 
 from .._native import contains_nonfinite
 

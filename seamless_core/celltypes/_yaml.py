@@ -54,7 +54,9 @@ def expanded_size(value: Any, limit: int) -> int:
             for k, child in children:
                 if k is not None:
                     total += _scalar_size(k) + 2
-                total += sizes[id(child)] if isinstance(child, (list, dict)) else _scalar_size(child)
+                total += (
+                    sizes[id(child)] if isinstance(child, (list, dict)) else _scalar_size(child)
+                )
                 if total > limit:
                     raise YAMLExpansionError(f"aliases expand to more than {limit:,} bytes")
             sizes[key] = total

@@ -26,7 +26,9 @@ def serialize(value: Any, celltype: str = "bytes") -> bytes:
     try:
         return str(value).rstrip("\n").encode()
     except UnicodeEncodeError as exc:
-        raise value_error(celltype, f"text cannot be encoded as UTF-8 ({exc.reason})", value) from None
+        raise value_error(
+            celltype, f"text cannot be encoded as UTF-8 ({exc.reason})", value
+        ) from None
     except ValueError as exc:  # e.g. an integer with more digits than str() allows
         raise value_error(celltype, f"value has no text form ({exc})", value) from None
 
