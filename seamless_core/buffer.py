@@ -80,9 +80,11 @@ class Buffer:
         return self._checksum
 
     def get_value(self, celltype: str) -> Any:
-        """Parse the content as ``celltype``."""
-        from .celltypes import deserialize
+        """Parse the content as ``celltype``; under ``bytes``, the buffer itself (as in 0.1.4)."""
+        from .celltypes import deserialize, normalize_celltype
 
+        if normalize_celltype(celltype) == "bytes":
+            return self  # 0.1.4 returns the Buffer; it compares equal to its bytes
         return deserialize(self._content, celltype)
 
     async def get_value_async(self, celltype: str, copy: bool = True) -> Any:

@@ -506,7 +506,7 @@ def test_scalars_convert_as_the_builtins_do():
     assert value(0.0, "float", "bool") is False
     assert value(7, "int", "float") == 7.0
     assert value(" 12 ", "str", "int") == 12
-    assert value("False", "str", "bool") is True  # bool() of a non-empty string
+    assert value("x", "str", "bool") is True  # bool() of a non-empty string (with a warning)
     assert value(np.array(3.7), "binary", "int") == 3
     assert value(5, "mixed", "str") == "5"
     for refused, source, target in (
@@ -518,6 +518,7 @@ def test_scalars_convert_as_the_builtins_do():
         ({"a": np.arange(2)}, "mixed", "str"),
         (np.array(7), "mixed", "str"),
         (1e300, "float", "int"),  # beyond the 64 bits of an int buffer
+        ("False", "str", "bool"),  # bool() would say True: refused, not silently inverted
     ):
         with pytest.raises(SeamlessConversionError):
             _convert_value(refused, source, target)

@@ -72,35 +72,56 @@ def _family(celltype: str):
     return importlib.import_module(f".{_FAMILY[celltype]}", __name__)
 
 
+def _named(exc: Exception, given: Any, celltype: str) -> Exception:
+    """``exc`` with its message naming the alias the caller used, if one was used."""
+    prefix = f"celltype {celltype!r}:"
+    message = str(exc)
+    if given == celltype or not message.startswith(prefix):
+        return exc
+    return type(exc)(f"celltype {given!r} (stored as {celltype!r}):{message[len(prefix) :]}")
+
+
 def serialize(value: Any, celltype: str) -> bytes:
     """The canonical buffer of ``value`` under ``celltype``."""
-    celltype = normalize_celltype(celltype)
+    given, celltype = celltype, normalize_celltype(celltype)
     try:
         return _family(celltype).serialize(value, celltype)
-    except (CelltypeValueError, CelltypeTypeError):
-        raise
+    except (CelltypeValueError, CelltypeTypeError) as exc:
+        raise _named(exc, given, celltype) from None
     except RecursionError:
-        raise CelltypeValueError(f"celltype {celltype!r}: value is nested too deeply") from None
+        raise CelltypeValueError(f"celltype {given!r}: value is nested too deeply") from None
+    except OverflowError as exc:
+        from .._errors import value_error
+
+        raise value_error(given, f"a number is out of range ({exc})", value) from None
 
 
 def deserialize(content: bytes, celltype: str) -> Any:
     """The value held by ``content`` under ``celltype``."""
-    celltype = normalize_celltype(celltype)
+    given, celltype = celltype, normalize_celltype(celltype)
     try:
         return _family(celltype).deserialize(content, celltype)
-    except (CelltypeValueError, CelltypeTypeError):
-        raise
+    except (CelltypeValueError, CelltypeTypeError) as exc:
+        raise _named(exc, given, celltype) from None
     except (RecursionError, OverflowError, MemoryError) as exc:
         # Crafted input must never escape as anything but a ValueError.
         from .._errors import value_error
 
-        raise value_error(
-            celltype, f"cannot parse buffer ({type(exc).__name__})", content
-        ) from None
+        raise value_error(given, f"cannot parse buffer ({type(exc).__name__})", content) from None
+
+
+def __getattr__(name: str) -> Any:
+    # Lazily, so that importing the celltypes does not import the scalar module's users
+    if name == "LossyCoercionWarning":
+        from ._scalars import LossyCoercionWarning
+
+        return LossyCoercionWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "CELLTYPES",
+    "LossyCoercionWarning",
     "PLAIN_ALIASES",
     "TEXT_CELLTYPES",
     "deserialize",

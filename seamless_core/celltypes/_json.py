@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import orjson
@@ -58,9 +58,6 @@ def may_hold_exponent_float(data: bytes) -> bool:
     return b" 0.0000" in data or b"-0.0000" in data or data.startswith(b"0.0000")
 
 
-_NON_ASCII = re.compile("[^\x00-\x7e]")
-
-
 class NotPureJSON(Exception):
     """Raised by a ``default`` hook when the value holds something JSON cannot hold as is."""
 
@@ -90,15 +87,36 @@ def loads_canonical(data: bytes) -> Any:
     return orjson.loads(data)
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_exact_integers(data: bytes) -> Any:
+    """Strict JSON like :func:`loads_canonical`, but integers of any size read exactly."""
+    return json.loads(data.decode(), parse_constant=_no_constants)
+
+
 # -- Python flavour ----------------------------------------------------------------------------
 
 
-def _escape_char(match: re.Match) -> str:
-    code = ord(match.group())
-    if code > 0xFFFF:
-        code -= 0x10000
-        return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
-    return f"\\u{code:04x}"
+def _ascii_escaped(out: bytes) -> bytes:
+    """orjson's UTF-8 output with non-ASCII characters (and DEL) escaped as ``json`` escapes
+    them (``\\u00e9``, surrogate pairs), at C speed.
+
+    The C escaper of the json module escapes the whole text as one JSON string: every
+    non-ASCII character as wanted, but also the quotes, backslashes and newlines of the
+    document. orjson's output holds no other raw control characters, and every backslash in
+    it was doubled, so undoing those three escapes (doubled backslashes first, through a NUL
+    that cannot occur) gives back the document with only the wanted escapes added.
+    """
+    escaped = encode_basestring_ascii(out.decode())[1:-1]
+    return (
+        escaped.replace("\\\\", "\x00")
+        .replace('\\"', '"')
+        .replace("\\n", "\n")
+        .replace("\x00", "\\")
+        .encode()
+    )
 
 
 def _needs_exponent(x: float) -> bool:
@@ -167,7 +185,7 @@ def dumps_python_flavour(value: Any, default: Callable[[Any], Any]) -> bytes:
             raise exc.__cause__ from None
         return _dumps_standard(value, default)  # huge integers, non-string keys, deep nesting
     if not out.isascii() or b"\x7f" in out:
-        out = _NON_ASCII.sub(_escape_char, out.decode()).encode()
+        out = _ascii_escaped(out)
     return out + b"\n"
 
 

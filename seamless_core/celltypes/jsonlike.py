@@ -8,9 +8,11 @@ import orjson
 
 from .._errors import type_error, value_error
 from ..checksum import Checksum
-from ._json import dumps_canonical, loads_canonical
+from ._json import dumps_canonical, loads_canonical, loads_exact_integers, may_hold_big_integer
+from ._scalars import LossyCoercion, to_bool, to_float, to_int
 
 _SCALAR_BUILTINS = {"str": str, "int": int, "float": float, "bool": bool}
+_SCALAR_CONVERTERS = {"str": str, "int": to_int, "float": to_float, "bool": to_bool}
 
 
 def _checksum_to_hex(obj: Any) -> Any:
@@ -32,7 +34,12 @@ def _to_scalar(value: Any, celltype: str) -> Any:
     if isinstance(value, Checksum):
         value = value.hex()
     if celltype == "str":
-        return value if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            return value
+        try:
+            return str(value)
+        except ValueError as exc:  # e.g. an integer with more digits than str() allows
+            raise value_error(celltype, f"value has no text form ({exc})", value) from None
     if isinstance(value, bytes):
         try:
             value = value.decode()
@@ -42,10 +49,13 @@ def _to_scalar(value: Any, celltype: str) -> Any:
 
 
 def _convert_builtin(value: Any, celltype: str, shown: Any) -> Any:
-    """``int(value)`` etc. as the builtins do it, refusals naming the celltype."""
+    """``int(value)`` etc. as 0.1.4 does it, but never silently losing information:
+    see :mod:`._scalars` for what is exact, what is refused and what only warns."""
     try:
-        return _SCALAR_BUILTINS[celltype](value)
-    except ValueError as exc:
+        return _SCALAR_CONVERTERS[celltype](value)
+    except LossyCoercion as exc:
+        raise value_error(celltype, str(exc), shown) from None
+    except (ValueError, OverflowError) as exc:
         raise value_error(celltype, f"cannot convert ({exc})", shown) from None
     except TypeError as exc:
         raise type_error(celltype, f"cannot convert ({exc})", shown) from None
@@ -55,6 +65,8 @@ def serialize(value: Any, celltype: str) -> bytes:
     if celltype == "plain":
         return _dump(value, celltype)
     if celltype == "checksum":
+        if value is None:
+            return b"null\n"  # "no checksum", as 0.1.4 writes it
         value = _checksum_tree(value, celltype, value)
         return _dump(value, celltype)
     return _dump(_to_scalar(value, celltype), celltype)
@@ -73,11 +85,21 @@ def _load(content: bytes, celltype: str) -> Any:
 def deserialize(content: bytes, celltype: str) -> Any:
     if celltype == "checksum":
         return _parse_checksum_buffer(content)
-    value = _load(content, celltype)
+    if celltype == "int" and may_hold_big_integer(content):
+        value = _load_exact(content, celltype)  # orjson would read beyond 64 bits as a float
+    else:
+        value = _load(content, celltype)
     builtin = _SCALAR_BUILTINS.get(celltype)
-    if builtin is None or isinstance(value, builtin):
+    if builtin is None or type(value) is builtin or (builtin is str and isinstance(value, str)):
         return value
     return _convert_builtin(value, celltype, shown=content)
+
+
+def _load_exact(content: bytes, celltype: str) -> Any:
+    try:
+        return loads_exact_integers(content)
+    except (ValueError, RecursionError):
+        return _load(content, celltype)  # the canonical reader says what is wrong
 
 
 # -- the checksum celltype ---------------------------------------------------------------------
@@ -114,6 +136,8 @@ def _parse_checksum_buffer(content: bytes) -> Any:
         except (ValueError, UnicodeDecodeError):
             raise value_error(celltype, "buffer is not a checksum", content) from None
     value = _load(content, celltype)
+    if value is None:
+        return None
     return _checksum_tree(value, celltype, content)
 
 

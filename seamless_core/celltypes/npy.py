@@ -21,7 +21,7 @@ try:  # numpy >= 2 keeps the implementation (with the private helpers numpy.save
 except ImportError:  # numpy 1.x
     from numpy.lib.format import _read_array_header, _write_array_header
 
-from .._errors import type_error, value_error
+from .._errors import CelltypeTypeError, CelltypeValueError, type_error, value_error
 from .._native import join
 from .magic import MAGIC_NUMPY
 
@@ -124,15 +124,31 @@ def _aligned_twin(dtype: np.dtype) -> np.dtype | None:
         twin = np.dtype(fields, align=True)
     except (TypeError, ValueError):
         return None
-    same_layout = twin.itemsize == dtype.itemsize and all(
-        twin.fields[name][1] == dtype.fields[name][1] for name in dtype.names
+    # numpy renames an empty field name to f<i>: such a twin is a different dtype
+    same_layout = (
+        twin.names == dtype.names
+        and twin.itemsize == dtype.itemsize
+        and all(twin.fields[name][1] == dtype.fields[name][1] for name in dtype.names)
     )
     return twin if same_layout else None
 
 
 def read_npy(content: bytes, celltype: str) -> Any:
     """The array in a .npy buffer (a NumPy scalar for 0-d arrays other than bytes strings)."""
+    try:
+        return _read_npy(content, celltype)
+    except (CelltypeValueError, CelltypeTypeError):
+        raise
+    except Exception as exc:  # whatever a crafted header makes numpy raise
+        raise value_error(
+            celltype, f"malformed .npy buffer ({type(exc).__name__}: {exc})", content
+        ) from None
+
+
+def _read_npy(content: bytes, celltype: str) -> Any:
     shape, fortran, dtype, offset = _read_header(content, celltype)
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise value_error(celltype, f".npy header has an invalid shape {shape}", content)
     if dtype.hasobject:
         raise value_error(celltype, "object arrays are refused (they would need pickle)", content)
     count = prod(shape)

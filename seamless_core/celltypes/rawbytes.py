@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._errors import value_error
 from ..checksum import Checksum
 
 
@@ -22,7 +23,14 @@ def serialize(value: Any, celltype: str = "bytes") -> bytes:
             result = None
         if isinstance(result, bytes):
             return result
-    return str(value).rstrip("\n").encode()
+    try:
+        return str(value).rstrip("\n").encode()
+    except UnicodeEncodeError as exc:
+        raise value_error(
+            celltype, f"text cannot be encoded as UTF-8 ({exc.reason})", value
+        ) from None
+    except ValueError as exc:  # e.g. an integer with more digits than str() allows
+        raise value_error(celltype, f"value has no text form ({exc})", value) from None
 
 
 def deserialize(content: bytes, celltype: str = "bytes") -> bytes:

@@ -33,7 +33,6 @@ class SeamlessConversionError(ValueError):
         self.target = target
 
 
-_BUILTINS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float, "bool": bool}
 _MAX_PROBLEM = 300
 
 
@@ -136,21 +135,33 @@ def _text_like_to_text_like(buffer: Buffer, source: str, target: str) -> Buffer:
 
 
 def _yaml_to_plain(buffer: Buffer, source: str, target: str) -> Buffer:
-    import yaml
+    from .._errors import value_error
+    from ..celltypes._yaml import YAMLExpansionError, load_yaml
 
     # Read as text and load once (reading as "yaml" would load it a second time).
-    return _serialized(yaml.safe_load(_value(buffer, "text")), "plain")
+    text = _value(buffer, "text")
+    try:
+        value = load_yaml(text)
+    except YAMLExpansionError as exc:
+        raise value_error("yaml", f"refused ({exc})", buffer.content) from None
+    return _serialized(value, "plain")
 
 
 def _ipython_to_python(buffer: Buffer, source: str, target: str) -> Buffer:
-    from IPython.core.inputtransformer2 import TransformerManager
+    from ..celltypes._ipython import ipython_to_python
 
-    code = TransformerManager().transform_cell(_value(buffer, "text"))
+    code = ipython_to_python(_value(buffer, "ipython"))
     return _serialized(code, "python")  # validates: an invalid cell gives invalid Python
 
 
+def _to_scalar(value: Any, target: str) -> Buffer:
+    # int/float/bool go through the celltypes' own conversions: exact ones pass, lossy ones
+    # are refused (or warn where 0.1.4's recorded bytes must be kept)
+    return _serialized(str(value) if target == "str" else value, target)
+
+
 def _builtin(buffer: Buffer, source: str, target: str) -> Buffer:
-    return _serialized(_BUILTINS[target](_value(buffer, source)), target)
+    return _to_scalar(_value(buffer, source), target)
 
 
 # -- possible ------------------------------------------------------------------------------------
@@ -174,7 +185,7 @@ def _scalar(buffer: Buffer, source: str, target: str) -> Buffer:
         raise TypeError(
             f"an array of dtype {value.dtype} and shape {value.shape} has no {target} value"
         )
-    return _serialized(_BUILTINS[target](value), target)
+    return _to_scalar(value, target)
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -312,10 +323,13 @@ def _failure(
     step_source: str,
     step_target: str,
     problem: str,
+    named: tuple[str, str] | None = None,
 ) -> SeamlessConversionError:
     via = "" if len(steps) == 1 else f" (step {step_source} -> {step_target})"
+    shown_source, shown_target = named or (source, target)
     return SeamlessConversionError(
-        f"cannot convert {checksum.hex()} from {source!r} to {target!r}{via}: {problem}",
+        f"cannot convert {checksum.hex()} from {shown_source!r} to {shown_target!r}{via}: "
+        f"{problem}",
         checksum=checksum,
         source=source,
         target=target,
@@ -331,6 +345,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
     and keep it. A conversion that cannot be done raises ``SeamlessConversionError``, with the
     cause chained.
     """
+    named = (source, target)  # the names the caller used (aliases included), for messages
     source = normalize_celltype(source)
     target = normalize_celltype(target)
     if isinstance(buffer_or_checksum, Checksum):
@@ -356,6 +371,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
                 step_source,
                 step_target,
                 "the conversion is forbidden",
+                named,
             )
     if buffer is None:
         buffer = checksum.resolve()
@@ -374,6 +390,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
                 step_source,
                 step_target,
                 _problem(exc),
+                named,
             ) from exc
     return buffer
 

@@ -314,6 +314,18 @@ def _count_arrays(value: Any, limit: int = 10_000) -> int:
 
 
 def describe_content(content: bytes) -> dict[str, Any]:
+    """Guess what a buffer holds and make a short preview of it (see :func:`_describe`).
+
+    Never raises on any content: a preview that fails shows the bytes instead.
+    """
+    try:
+        return _describe(content)
+    except Exception as exc:  # a crafted buffer must not break the view
+        note = f"no preview ({type(exc).__name__})"
+        return _described("binary", "binary data", _hexdump(content), "hex", note)
+
+
+def _describe(content: bytes) -> dict[str, Any]:
     """Guess what a buffer holds and make a short preview of it.
 
     Returns ``{"kind", "format", "preview", "preview_kind", "note"}``: ``kind`` is one of
