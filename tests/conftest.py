@@ -6,6 +6,7 @@ import os
 import sys
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 
 def _reset_process_state(previous_stores: list | None) -> None:
@@ -32,6 +33,23 @@ def _private_spill_folder(tmp_path_factory, monkeypatch):
     _reset_process_state(None)
     yield
     _reset_process_state(previous_stores)
+
+
+# -- property tests --------------------------------------------------------------------------
+
+# The same examples at every run and no limit on wall-clock time: a property test fails on
+# its inputs, never on the luck of the draw or on the machine's load (a deadline or the
+# too_slow health check fails a loaded machine). HYPOTHESIS_PROFILE=explore draws new examples
+# at every run, to hunt for bugs outside the test suite's runs.
+settings.register_profile(
+    "deterministic",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 # Stores configured in the developer's environment must not leak into the tests (those that
