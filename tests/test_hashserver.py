@@ -225,7 +225,7 @@ def test_resolve_in_a_fresh_process_configured_by_the_environment(hashserver, tm
     env["SEAMLESS_HASHSERVER_URLS"] = hashserver.url
     env["SEAMLESS_SPILL_FOLDER"] = "off"
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == content.decode()
@@ -351,7 +351,7 @@ def test_exit_flushes_uploads_whatever_started_first(hashserver):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAMLESS_")}
     env["SEAMLESS_SPILL_FOLDER"] = "off"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
     assert done.returncode == 0 and not done.stderr, done.stderr
     client = HashServer(hashserver.url)
     expected = [Checksum.of(tag + b"%d" % i + bytes(20000)) for i in range(200)]
