@@ -6,6 +6,7 @@ import os
 import sys
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 
 def _reset_process_state(previous_stores: list | None) -> None:
@@ -34,6 +35,23 @@ def _private_spill_folder(tmp_path_factory, monkeypatch):
     _reset_process_state(previous_stores)
 
 
+# -- property tests --------------------------------------------------------------------------
+
+# The same examples at every run and no limit on wall-clock time: a property test fails on
+# its inputs, never on the luck of the draw or on the machine's load (a deadline or the
+# too_slow health check fails a loaded machine). HYPOTHESIS_PROFILE=explore draws new examples
+# at every run, to hunt for bugs outside the test suite's runs.
+settings.register_profile(
+    "deterministic",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
+
 # Stores configured in the developer's environment must not leak into the tests (those that
 # test the variables set them themselves).
 for _variable in ("SEAMLESS_BUFFER_FOLDERS", "SEAMLESS_HASHSERVER_URLS"):
@@ -60,10 +78,20 @@ class RunningHashServer:
     """A ``hashserver`` subprocess on 127.0.0.1: its ``url``, ``directory`` and ``process``."""
 
     def __init__(self, directory, writable: bool = True, layout: str = "prefix") -> None:
+        import hashlib
         import socket
         import subprocess
 
         self.directory = directory
+        # A buffer that only this server holds: its answer proves that the port is ours (the
+        # hashserver of another process may take it between probe and bind, and answer).
+        self._token = os.urandom(16).hex().encode()
+        self._token_checksum = hashlib.sha256(self._token).hexdigest()
+        token_path = directory / self._token_checksum
+        if layout == "prefix":
+            token_path = directory / self._token_checksum[:2] / self._token_checksum
+        token_path.parent.mkdir(parents=True, exist_ok=True)
+        token_path.write_bytes(self._token)
         for _attempt in range(3):  # the free port may be taken between probe and bind
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
@@ -75,13 +103,14 @@ class RunningHashServer:
             self.log = directory.parent / f"{directory.name}-{port}.log"
             with open(self.log, "wb") as log:
                 self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_ready(timeout=30.0):
+            if self._wait_ready(timeout=60.0):  # a loaded machine starts it slowly
                 return
             self.kill()
         raise RuntimeError(f"hashserver did not start:\n{self.log.read_text()[-2000:]}")
 
     def _wait_ready(self, timeout: float) -> bool:
         import time
+        import urllib.error
         import urllib.request
 
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -90,10 +119,12 @@ class RunningHashServer:
             if self.process.poll() is not None:
                 return False
             try:
-                with opener.open(self.url + "/healthcheck", timeout=1.0) as response:
-                    if response.status == 200:
-                        return True
-            except OSError:
+                with opener.open(f"{self.url}/{self._token_checksum}", timeout=5.0) as response:
+                    # any other answer: a server, not ours
+                    return response.status == 200 and response.read() == self._token
+            except urllib.error.HTTPError:  # a server without our buffer: not ours
+                return False
+            except OSError:  # not listening yet
                 pass
             time.sleep(0.05)
         return False

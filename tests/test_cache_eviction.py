@@ -247,7 +247,7 @@ def test_concurrent_ref_during_a_pass_cancels_that_eviction(tmp_path, clock, mon
 # -- the background evictor ------------------------------------------------------------------
 
 
-def wait_for(predicate, timeout=10.0):
+def wait_for(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -297,7 +297,7 @@ def test_evictor_thread_ends_with_its_cache(tmp_path):
     assert thread is not None
     del cache
     gc.collect()
-    thread.join(5.0)
+    thread.join(30.0)
     assert not thread.is_alive()
 
 

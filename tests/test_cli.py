@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -324,6 +323,7 @@ def test_small_files_hashed_in_pieces_hash_the_same(size):
 def test_index_with_many_and_large_files(tmp_path, monkeypatch, in_pool):
     # Small batches: several per directory, compressed and large files between them.
     monkeypatch.setattr(files, "READ_BATCH", 5)
+    monkeypatch.setattr(files, "_read_clock", lambda: 0.0)  # reads measure fast, whatever the load
     if not in_pool:  # as without the C speedups: Python reads, in the walking thread
         monkeypatch.setattr(files, "_BATCHES_IN_POOL", False)
         monkeypatch.setattr(files, "read_files", None)
@@ -344,8 +344,11 @@ def test_index_with_many_and_large_files(tmp_path, monkeypatch, in_pool):
     assert calls[-1] == 300
 
 
-def _slow_tree(root, monkeypatch, seconds_per_file=0.0005):
-    """A tree of 3 x 60 files, read through a file system slow to answer."""
+def _slow_tree(root, monkeypatch, seconds_per_file=0.0005, together=0):
+    """A tree of 3 x 60 files, read through a file system slow to answer: a read of n files
+    takes n * seconds_per_file on the clock that the index times its reads with (not on the
+    wall clock, where a loaded machine makes fast reads slow). With ``together=k``, the first
+    k reads handed to worker threads wait for each other: k threads read at once."""
     expected = {}
     for d in range(3):
         for f in range(60):
@@ -355,36 +358,61 @@ def _slow_tree(root, monkeypatch, seconds_per_file=0.0005):
             expected[f"d{d}/f{f}"] = Checksum.of(data).hex()
     calls = []
     read_starts = files._read_starts
+    elapsed = threading.local()  # each thread's reading time: a read measures its own only
+    walker = threading.get_ident()
+    barrier = threading.Barrier(together, timeout=60) if together else None
+    lock = threading.Lock()
+    waiting = [0]
 
     def slow_read_starts(directory, prefix, names):
         calls.append((len(names), threading.get_ident()))
-        time.sleep(seconds_per_file * len(names))
+        elapsed.seconds = getattr(elapsed, "seconds", 0.0) + seconds_per_file * len(names)
+        if barrier is not None and threading.get_ident() != walker:
+            with lock:
+                waiting[0] += 1
+                wait = waiting[0] <= together
+            if wait:
+                barrier.wait()
         return read_starts(directory, prefix, names)
 
     monkeypatch.setattr(files, "_read_starts", slow_read_starts)
+    monkeypatch.setattr(files, "_read_clock", lambda: getattr(elapsed, "seconds", 0.0))
     monkeypatch.setattr(files, "READ_BATCH", 20)
     return expected, calls
 
 
 def test_slow_reads_switch_to_small_batches_on_more_threads(tmp_path, monkeypatch):
-    expected, calls = _slow_tree(tmp_path / "slow", monkeypatch)
+    together = files.default_workers() + 1  # more than the pool would have had
+    expected, calls = _slow_tree(tmp_path / "slow", monkeypatch, together=together)
     assert directory_index(tmp_path / "slow") == expected
     assert calls[0] == (files.FIRST_BATCH, threading.get_ident())  # read and timed here
-    assert max(size for size, _ in calls[-10:]) <= files.SLOW_READ_BATCH
-    assert len({thread for _, thread in calls[1:]}) > files.default_workers()
+    assert max(size for size, _ in calls[1:]) <= files.SLOW_READ_BATCH
+    assert len({thread for _, thread in calls[1:]}) >= together
 
 
 def test_slow_reads_keep_the_number_of_workers_given(tmp_path, monkeypatch):
     expected, calls = _slow_tree(tmp_path / "slow", monkeypatch)
     assert directory_index(tmp_path / "slow", workers=2) == expected
-    assert max(size for size, _ in calls[-10:]) <= files.SLOW_READ_BATCH
+    assert max(size for size, _ in calls[1:]) <= files.SLOW_READ_BATCH
     assert len({thread for _, thread in calls[1:]}) <= 2
 
 
 def test_fast_reads_stay_in_large_batches(tmp_path, monkeypatch):
     expected, calls = _slow_tree(tmp_path / "fast", monkeypatch, seconds_per_file=0.0)
     assert directory_index(tmp_path / "fast") == expected
-    assert [size for size, _ in calls] == [files.FIRST_BATCH, 20, 8] + [20, 20, 20] * 2
+    assert calls[0] == (files.FIRST_BATCH, threading.get_ident())
+    # the rest in batches of READ_BATCH (worker threads may run them in any order)
+    assert sorted(size for size, _ in calls[1:]) == [8] + [20] * 7
+
+
+@pytest.mark.parametrize(("factor", "slow"), [(1.01, True), (0.99, False)])
+def test_the_latency_measured_decides(tmp_path, monkeypatch, factor, slow):
+    # exactly at the threshold: the slow and fast tests above do not pass by luck
+    per_file = files.SLOW_READ_SECONDS * factor
+    expected, calls = _slow_tree(tmp_path / "tree", monkeypatch, seconds_per_file=per_file)
+    assert directory_index(tmp_path / "tree", workers=2) == expected
+    largest = files.SLOW_READ_BATCH if slow else 20
+    assert max(size for size, _ in calls[1:]) == largest
 
 
 def test_progress_bar_draws_only_when_enabled_and_slow():

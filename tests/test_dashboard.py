@@ -9,11 +9,13 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import weakref
 from html import escape
 from html.parser import HTMLParser
 
 import pytest
+from cache_helpers import FakeClock
 
 pytest.importorskip("ipywidgets")
 
@@ -26,6 +28,7 @@ from seamless_core.jupyter import dashboard as dashboard_module  # noqa: E402
 from seamless_core.jupyter.cache_view import (  # noqa: E402
     cache_snapshot,
     format_bytes,
+    largest_entries,
     render_cache_html,
     render_cache_text,
     stylesheet,
@@ -48,6 +51,17 @@ def cache(tmp_path):
     )
     yield cache
     cache.close()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The dashboard's clocks, stopped: time passes, and listing the entries takes time, only
+    as the test says (a refresh lists the entries again only when the last listing's measured
+    cost allows it: on the wall clock, a loaded machine decides)."""
+    clock = FakeClock()
+    monkeypatch.setattr(dashboard_module, "_monotonic", clock)
+    monkeypatch.setattr(dashboard_module, "_perf_counter", clock)
+    return clock
 
 
 @pytest.fixture(autouse=True)
@@ -383,7 +397,7 @@ def test_dashboard_default_cache_is_the_global_one():
     d.close()
 
 
-def test_dashboard_values_follow_the_cache(cache):
+def test_dashboard_values_follow_the_cache(cache, clock):
     keep = []
     d = dashboard(cache, top=5)
     before = d.view.value
@@ -404,24 +418,55 @@ def test_dashboard_values_follow_the_cache(cache):
     d.close()
 
 
-def test_dashboard_rates(cache, monkeypatch):
-    clock = [100.0]
-    monkeypatch.setattr(dashboard_module.time, "monotonic", lambda: clock[0])
+def test_dashboard_rates(cache, clock):
     keep = []
     d = dashboard(cache)
     assert d.snapshot["rates"]["evictions_per_s"] is None  # nothing to compare with yet
     for i in range(6):
         _add(cache, 4 * KIB, fill=i, keep=keep)
     result = cache.run_eviction_once()
-    clock[0] += 2.0
+    clock.advance(2.0)
     d.refresh()
     rates = d.snapshot["rates"]
     assert rates["evictions_per_s"] == pytest.approx(result.evicted / 2)
     assert rates["spilled_bytes_per_s"] == pytest.approx(result.spilled_bytes / 2)
     assert rates["evicted_bytes_per_s"] == pytest.approx(result.evicted_bytes / 2)
-    clock[0] += 1.0
+    clock.advance(1.0)
     d.refresh()
     assert d.snapshot["rates"]["evictions_per_s"] == 0
+    d.close()
+
+
+def test_slow_listings_of_the_entries_are_spaced_out(cache, clock, monkeypatch):
+    listings = []
+
+    def slow_listing(cache_, top):
+        listings.append(top)
+        clock.advance(0.5)  # the next listing waits _ENTRIES_COST_FACTOR times this
+        return largest_entries(cache_, top)
+
+    monkeypatch.setattr(dashboard_module, "largest_entries", slow_listing)
+    keep = []
+    d = dashboard(cache, top=5)
+    assert listings == [5]
+    wait = dashboard_module._ENTRIES_COST_FACTOR * 0.5
+    _add(cache, 3 * KIB, fill=1, keep=keep)
+    clock.advance(wait - 6)
+    d.refresh()
+    assert d.snapshot["stats"]["strong_count"] == 1  # the totals are always fresh ...
+    assert len(listings) == 1 and d.snapshot["entries"] == []  # ... the listing is not due
+    clock.advance(5.5)  # wait seconds since the last listing started
+    d.refresh()
+    assert len(listings) == 2 and len(d.snapshot["entries"]) == 1
+    clock.advance(wait - 1)  # nothing changed: listed again after max(ENTRIES_INTERVAL, wait)
+    d.refresh()
+    assert len(listings) == 2
+    clock.advance(0.5)
+    d.refresh()
+    assert len(listings) == 3
+    _add(cache, KIB, fill=2, keep=keep)
+    d.refresh_button.click()  # the button lists them at once
+    assert len(listings) == 4 and len(d.snapshot["entries"]) == 2
     d.close()
 
 
@@ -498,6 +543,17 @@ def _run(coroutine_function, timeout=30.0):
     return asyncio.run(main())
 
 
+async def _until(predicate, timeout: float = 20.0) -> bool:
+    """Whether ``predicate()`` comes true within ``timeout`` seconds. A refresh every 10 ms
+    need not have run twice after 50 ms: on a loaded machine the loop may wake once."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
 def test_live_refresh_and_close_stops_it(cache):
     keep = []
     writers = set()
@@ -507,11 +563,7 @@ def test_live_refresh_and_close_stops_it(cache):
         d.view.observe(lambda change: writers.add(threading.current_thread()), "value")
         assert d.running and 'data-state="live"' in d.status.value
         _add(cache, 3 * KIB, keep=keep)
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            if d.snapshot["stats"]["strong_count"] == 1:
-                break
-        assert d.snapshot["stats"]["strong_count"] == 1  # refreshed by itself
+        assert await _until(lambda: d.snapshot["stats"]["strong_count"] == 1)  # by itself
         assert _stat(d.view.value, "strong")[2] == "3 KiB"
         task = d._task
         d.close()
@@ -534,9 +586,8 @@ def test_pause_stops_live_refresh(cache):
         count = d.refresh_count
         await asyncio.sleep(0.1)
         assert d.refresh_count == count and d.running
-        d.resume()
-        await asyncio.sleep(0.1)
-        assert d.refresh_count > count + 1
+        d.resume()  # refreshes at once, then periodically
+        assert await _until(lambda: d.refresh_count > count + 1)
         d.close()
 
     _run(scenario)
@@ -550,11 +601,8 @@ def test_refresh_stops_when_the_cache_goes_away(tmp_path):
         task = d._task
         del cache
         gc.collect()
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if task.done():
-                break
-        assert task.done() and not d.running
+        assert await _until(task.done)
+        assert not d.running
         assert "no longer exists" in d.status.value
         assert not d.start() and not d.refresh()
         d.close()
@@ -578,8 +626,7 @@ def test_start_later_in_a_loop(cache):
 
     async def scenario():
         assert d.start() and d.running
-        await asyncio.sleep(0.05)
-        assert d.refresh_count > 2
+        assert await _until(lambda: d.refresh_count > 2)
         d.close()
         assert not d.start()
 
@@ -619,12 +666,11 @@ def test_hundred_dashboards_leave_nothing_behind(cache):
             tasks.append(weakref.ref(d._task))
             del d
         assert len(asyncio.all_tasks()) == baseline + 100
-        await asyncio.sleep(0.05)  # let every one of them refresh a few times
-        assert all(ref().refresh_count > 1 for ref in refs if not ref().paused)
+        # every one not paused refreshes by itself
+        assert await _until(lambda: all(r().refresh_count > 1 for r in refs if not r().paused))
         for ref in refs:
             ref().close()
-        await asyncio.sleep(0.02)
-        assert len(asyncio.all_tasks()) == baseline
+        assert await _until(lambda: len(asyncio.all_tasks()) == baseline)
         gc.collect()
         alive = [ref for ref in refs if ref() is not None]
         assert not alive, f"{len(alive)} dashboards still alive: {gc.get_referrers(alive[0]())}"
@@ -677,8 +723,7 @@ def test_hidden_dashboards_skip_their_refreshes(cache):
     async def scenario():
         d = dashboard(cache, interval=0.01)
         assert d.visible  # no front end has reported views: assume it is shown
-        await asyncio.sleep(0.05)
-        assert d.refresh_count > 2
+        assert await _until(lambda: d.refresh_count > 2)
         d._view_count = 1  # as a front end does when it shows the widget
         d._view_count = 0  # ... and when its output is cleared
         assert not d.visible
@@ -687,8 +732,7 @@ def test_hidden_dashboards_skip_their_refreshes(cache):
         assert d.refresh_count == count and d.running
         d._view_count = 1  # shown again: refreshed at once, then periodically
         assert d.refresh_count == count + 1
-        await asyncio.sleep(0.05)
-        assert d.refresh_count > count + 2
+        assert await _until(lambda: d.refresh_count > count + 2)
         d.close()
 
     _run(scenario)

@@ -124,7 +124,7 @@ def test_malformed_buffers_fail_fast_without_large_allocation(celltype, content)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # milliseconds when idle: a bound load cannot reach
     assert peak < 64 * 1024 + 4 * len(content)
 
 

@@ -113,11 +113,12 @@ def test_promise(server):
     assert server.has_batch([checksum], include_promises=False) == [False]  # ... not /has-now
     assert server.buffer_length(checksum) is None
 
-    # A GET of a promised buffer waits until it is delivered.
-    threading.Timer(0.3, server.put, (checksum, content)).start()
+    # A GET of a promised buffer waits until it is delivered. (The clock starts before the
+    # delivery's: a lower bound that holds however late this thread runs.)
     started = time.monotonic()
+    threading.Timer(0.3, server.put, (checksum, content)).start()
     assert server.get(checksum) == content
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.3
 
 
 def test_read_only_server_refuses_uploads(hashserver_factory):
@@ -224,7 +225,7 @@ def test_resolve_in_a_fresh_process_configured_by_the_environment(hashserver, tm
     env["SEAMLESS_HASHSERVER_URLS"] = hashserver.url
     env["SEAMLESS_SPILL_FOLDER"] = "off"
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == content.decode()
@@ -292,7 +293,8 @@ def test_silent_server_times_out(silent_server):
         missing.resolve()
     with pytest.raises(StoreUnavailableError, match="in time"):
         client.has(missing)
-    assert time.monotonic() - started < 4
+    # a few 0.5 s timeouts, well below the default timeout of 10 s (load adds little to them)
+    assert time.monotonic() - started < 8
 
 
 def test_corrupt_file_on_the_server_is_refused(server, hashserver):
@@ -349,7 +351,7 @@ def test_exit_flushes_uploads_whatever_started_first(hashserver):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAMLESS_")}
     env["SEAMLESS_SPILL_FOLDER"] = "off"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
     assert done.returncode == 0 and not done.stderr, done.stderr
     client = HashServer(hashserver.url)
     expected = [Checksum.of(tag + b"%d" % i + bytes(20000)) for i in range(200)]

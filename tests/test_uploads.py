@@ -192,7 +192,7 @@ def test_flush_times_out_on_a_stuck_store():
 
     class Stuck(DictStore):
         def put(self, checksum, content):
-            release.wait(10)
+            release.wait(60)  # released by the test at once: the bound is for a failure
             return super().put(checksum, content)
 
     store = stores.add(Stuck())

@@ -15,9 +15,11 @@ Run alone with ``pytest -m browser``.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,30 @@ _before = _d.refresh_count
 await _asyncio.sleep(2.5)
 print(_d._view_count, _d.refresh_count - _before)
 """
+
+# Evaluates a Python expression in the kernel, silently (no cell, no output, no execution
+# count): its repr, or 'error: ...'.
+_JS_KERNEL_EVAL = """async (expression) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({
+    code: '', silent: true, store_history: false, user_expressions: {value: expression},
+  });
+  const reply = await future.done;
+  const value = reply.content.user_expressions.value;
+  return value.status === 'ok' ? value.data['text/plain'] : 'error: ' + value.ename;
+}"""
+
+
+def _of_live_dashboards(expression: str) -> str:
+    """A kernel expression: the list of ``expression`` (of ``d``) for each live dashboard."""
+    module = "__import__('seamless_core.jupyter.dashboard', fromlist=['live_dashboards'])"
+    return f"[{expression} for d in {module}.live_dashboards() if d.cache is not None]"
+
+
+# What the cache of each live dashboard holds now, as the kernel sees it.
+_KERNEL_STRONG_COUNTS = _of_live_dashboards("d.cache.stats()['strong_count']")
+# How many views of each live dashboard the front end has reported to the kernel.
+_KERNEL_VIEW_COUNTS = _of_live_dashboards("d._view_count")
 
 _JS_RESTART = """async () => {
   const panel = window.jupyterapp.shell.currentWidget;
@@ -219,14 +245,34 @@ def _dashboard_clip(page) -> dict:
 
 
 def _settle(page) -> dict | None:
-    """Wait for the dashboard's next refresh (and the bars' transitions), then read it."""
+    """Wait until the dashboard shows what its cache holds now (its own refresh brings it:
+    however late that comes on a loaded machine), and for the bars' transitions; then read it."""
     readings = page.evaluate(_JS_READINGS)
     if readings is None:
         return None
-    match = re.search(r"every ([\d.]+) s", readings["status"])
-    interval = float(match.group(1)) if match else 1.0
-    page.wait_for_timeout(int(1000 * min(interval * 1.3, 10.0)) + 500)
+    counts = _kernel_value(page, _KERNEL_STRONG_COUNTS)
+    if len(counts) == 1:  # the dashboard on the page
+        _wait_for(page, f"Number(r.strongCount.replace(/,/g, '')) === {counts[0]}")
+    else:  # closed (or several): no kernel value to wait for; give a refresh its time
+        match = re.search(r"every ([\d.]+) s", readings["status"])
+        interval = float(match.group(1)) if match else 1.0
+        page.wait_for_timeout(int(1000 * min(interval * 1.3, 10.0)))
+    page.wait_for_timeout(500)  # the bars' transitions (0.3 s), for the screenshots
     return page.evaluate(_JS_READINGS)
+
+
+def _kernel_value(page, expression: str):
+    answer = page.evaluate(_JS_KERNEL_EVAL, expression)
+    assert not answer.startswith("error"), answer
+    return ast.literal_eval(answer)
+
+
+def _wait_for_kernel(page, expression: str, value) -> None:
+    """Wait until the kernel evaluates ``expression`` to ``value`` (bounded)."""
+    deadline = time.monotonic() + CHANGE_TIMEOUT / 1000
+    while (seen := _kernel_value(page, expression)) != value:
+        assert time.monotonic() < deadline, f"{expression} is {seen!r}, not {value!r}"
+        page.wait_for_timeout(100)
 
 
 def _run_cells(page, indices, on_dashboard=None) -> list[tuple[int, dict]]:
@@ -366,6 +412,8 @@ def test_dashboard_in_jupyterlab(browser, jupyter_lab, notebook_path, tmp_path):
         assert views == 1 and refreshes >= 1, (views, refreshes)
         page.evaluate(_JS_CLEAR_OUTPUT, seen[0][0])  # the cell that showed the dashboard
         page.wait_for_function(f"() => !({_JS_READINGS})()", timeout=CHANGE_TIMEOUT)
+        # the front end tells the kernel in a message of its own, which may come later
+        _wait_for_kernel(page, _KERNEL_VIEW_COUNTS, [0])
         views, refreshes = map(int, _run_new_cell(page, COUNT_REFRESHES_CELL).split())
         assert (views, refreshes) == (0, 0), (views, refreshes)
         assert not page_errors, page_errors
