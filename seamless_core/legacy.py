@@ -388,5 +388,5 @@ def ipython_execute(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
         shell.cleanup()
     for error in (result.error_before_exec, result.error_in_exec):
         if error is not None:
-            print(error, file=sys.stderr)
+            print(f"{type(error).__name__}: {error}", file=sys.stderr)
     return namespace

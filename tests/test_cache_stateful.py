@@ -7,7 +7,6 @@ import math
 import shutil
 import tempfile
 
-import pytest
 from cache_helpers import DictStore, FakeClock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
