@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +44,8 @@ TEST_TOOLS = ["pytest", "pytest-timeout"]
 FILE_TIMEOUT = float(os.environ.get("SEAMLESS_DOWNSTREAM_FILE_TIMEOUT", "120"))
 # Per-test limit inside a file (pytest-timeout), so one stuck test does not cost the file.
 TEST_TIMEOUT = float(os.environ.get("SEAMLESS_DOWNSTREAM_TEST_TIMEOUT", "60"))
+# Test files run this many at a time (each in its own process).
+JOBS = int(os.environ.get("SEAMLESS_DOWNSTREAM_JOBS", "2"))
 
 VENVS = {
     "ours": REPO / ".venv-downstream",
@@ -127,8 +130,9 @@ def run_file(python: Path, test_file: Path, workdir: Path) -> dict[str, str]:
     cmd += [f"--junitxml={junit}", f"--timeout={TEST_TIMEOUT:g}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.pop("PYTHONPATH", None)
-    env["HOME"] = str(workdir / "home")  # seamless-config reads and writes ~/.seamless
-    (workdir / "home").mkdir(exist_ok=True)
+    home = workdir / f"home-{test_file.stem}"  # seamless-config reads and writes ~/.seamless
+    home.mkdir(exist_ok=True)
+    env["HOME"] = str(home)
     proc = subprocess.Popen(
         cmd,
         cwd=test_file.parent,
@@ -151,11 +155,17 @@ def run_file(python: Path, test_file: Path, workdir: Path) -> dict[str, str]:
 def run_suite(python: Path, files: list[str] | None = None) -> dict[str, str]:
     tests = transformer_tests(python)
     results: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="seamless-downstream-") as tmp:
-        for test_file in sorted(tests.glob("test_*.py")):
-            if files is not None and test_file.name not in files:
-                continue
-            results.update(run_file(python, test_file, Path(tmp)))
+    chosen = [
+        test_file
+        for test_file in sorted(tests.glob("test_*.py"))
+        if files is None or test_file.name in files
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="seamless-downstream-") as tmp,
+        ThreadPoolExecutor(JOBS) as pool,
+    ):
+        for outcomes in pool.map(lambda test_file: run_file(python, test_file, Path(tmp)), chosen):
+            results.update(outcomes)
     return results
 
 
