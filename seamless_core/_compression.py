@@ -1,21 +1,88 @@
-"""Transparent decompression of ``.zst`` and ``.gz`` files, streamed.
+"""Reading stored files: regular files only, bounded, decompressed as a stream.
 
 File names ending in one of :data:`COMPRESSION_SUFFIXES` hold their buffer compressed; the
 buffer's checksum is that of the decompressed bytes. This is how hashserver directories,
 buffer folders and the command-line tools treat them.
+
+Every read here is bounded: :func:`open_regular` refuses FIFOs, devices and sockets (a FIFO
+blocks an ``open`` forever, ``/dev/zero`` never ends), and :func:`read_decompressed` stops
+at an output limit, so a compression bomb cannot exhaust memory.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 from typing import BinaryIO
 
 COMPRESSION_SUFFIXES = (".zst", ".gz")
 
+# O_NONBLOCK keeps open() of a FIFO from waiting for a writer; it changes nothing for the
+# regular files that are then read.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+
 
 class DecompressionError(ValueError):
     """A compressed file is not valid in the format its suffix names."""
+
+
+class NotRegularFileError(ValueError):
+    """A path that should hold a buffer is a FIFO, a device, a socket or a directory."""
+
+
+class TooLargeError(ValueError):
+    """A file holds (or decompresses to) more bytes than the reader allows."""
+
+
+def file_kind(mode: int) -> str:
+    """A name for the kind of file ``mode`` (from ``stat``) describes."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open ``path`` for reading in binary mode (unbuffered), refusing anything but a
+    regular file (symbolic links are followed) with :class:`NotRegularFileError`
+    (``IsADirectoryError`` for a directory, as ``open`` raises).
+
+    The check is made on the opened descriptor, so a file swapped for a FIFO in between
+    cannot slip through, and the open itself never blocks.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):  # what open() says of a directory
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fsdecode(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(f"{os.fsdecode(path)}: {file_kind(mode)}, not a regular file")
+        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return open(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_limited(stream: BinaryIO, limit: int, name: str) -> bytes:
+    """Everything left in ``stream``, refused with :class:`TooLargeError` as soon as it
+    exceeds ``limit`` bytes (at most ``limit + 1`` are read)."""
+    chunks = []
+    total = 0
+    while total <= limit:
+        chunk = stream.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+    raise TooLargeError(f"{name}: more than {limit} bytes")
 
 
 def strip_compression_suffix(name: str) -> tuple[str, str | None]:
@@ -94,7 +161,12 @@ def decompressing_reader(raw: BinaryIO, suffix: str, name: str = "") -> BinaryIO
     return _DecompressingReader(inner, name or getattr(raw, "name", "<stream>"))  # type: ignore[return-value]
 
 
-def read_decompressed(path: str | os.PathLike, suffix: str) -> bytes:
-    """The decompressed content of the file at ``path``."""
-    with open(path, "rb") as raw, decompressing_reader(raw, suffix, os.fspath(path)) as reader:
-        return reader.read()
+def read_decompressed(path: str | os.PathLike, suffix: str, limit: int) -> bytes:
+    """The decompressed content of the regular file at ``path``; raises
+    :class:`TooLargeError` once it exceeds ``limit`` bytes, without decompressing more."""
+    name = os.fspath(path)
+    with open_regular(path) as raw, decompressing_reader(raw, suffix, name) as reader:
+        try:
+            return read_limited(reader, limit, name)
+        except TooLargeError:
+            raise TooLargeError(f"{name}: decompresses to more than {limit} bytes") from None

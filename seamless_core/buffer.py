@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ._atomic import write_atomic
+from ._atomic import sweep_once, write_atomic
 from ._errors import preview
 from .checksum import Checksum, sha256_digest
 
@@ -130,8 +130,12 @@ class Buffer:
             return cls(f.read())
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the content to ``path`` atomically."""
+        """Write the content to ``path`` atomically.
+
+        The first save into a directory also removes the temporary files that interrupted
+        writes left there long ago (see :func:`seamless_core._atomic.sweep_once`)."""
         write_atomic(path, self._content)
+        sweep_once(os.path.dirname(os.path.abspath(path)))
 
     # -- cache and stores ------------------------------------------------------------------
 

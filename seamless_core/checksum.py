@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ._atomic import write_atomic
+from ._atomic import sweep_once, write_atomic
 from ._errors import CacheMissError, preview
 
 if TYPE_CHECKING:
@@ -182,6 +182,7 @@ class Checksum:
         """
         path = self._checksum_path(path)
         write_atomic(path, (self.hex() + "\n").encode())
+        sweep_once(os.path.dirname(os.path.abspath(path)))
         return path
 
     # -- the buffer behind the checksum ----------------------------------------------------

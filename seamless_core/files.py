@@ -15,11 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from ._compression import COMPRESSION_SUFFIXES, decompressing_reader, strip_compression_suffix
+from ._compression import (
+    COMPRESSION_SUFFIXES,
+    NotRegularFileError,
+    decompressing_reader,
+    file_kind,
+    open_regular,
+    strip_compression_suffix,
+)
 from ._native import read_files, read_files_python
 from ._workers import WorkerThreads
 from .buffer import Buffer
@@ -100,7 +108,7 @@ def stream_checksum(stream: BinaryIO, progress: Progress | None = None) -> Check
 
 def _file_digest(path: str, decompress: bool, progress: Progress | None = None) -> bytes:
     suffix = strip_compression_suffix(path)[1] if decompress else None
-    with open(path, "rb", buffering=0) as raw:
+    with open_regular(path) as raw:
         if suffix is None:
             return _digest_stream(raw, progress)
         # Progress counts compressed bytes read, which is what the file size measures.
@@ -144,9 +152,11 @@ def file_checksum(
     """The checksum of a file's content, decompressed for ``.zst`` and ``.gz`` names unless
     ``decompress=False``. ``progress(n)`` is called as ``n`` more bytes of the file are read.
 
-    Raises ``OSError`` when the file cannot be read and
+    Raises ``OSError`` when the file cannot be read,
     :class:`~seamless_core._compression.DecompressionError` (a ``ValueError``) when a
-    compressed file is corrupt.
+    compressed file is corrupt, and
+    :class:`~seamless_core._compression.NotRegularFileError` (a ``ValueError``) for a FIFO,
+    a device or a socket (which would block or never end).
     """
     return Checksum(_file_digest(os.fspath(path), decompress, progress))
 
@@ -162,6 +172,18 @@ def _not_utf8(key: str, path: str) -> bool:
             f"{path!r}: the file name is not valid UTF-8, so an index cannot hold it"
         ) from None
     return False
+
+
+def _refuse_special(entry: os.DirEntry, path: str) -> None:
+    """Raise for a FIFO, device or socket (reading one blocks or never ends); anything
+    else that is not a file (a broken link) is left to fail when it is read."""
+    try:
+        mode = entry.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # changed since it was listed
+        return
+    raise NotRegularFileError(f"{path}: {file_kind(mode)}, not a regular file")
 
 
 def _with_filename(error: OSError, path: str) -> OSError:
@@ -322,6 +344,8 @@ class _Indexer:
                     if not entry.is_symlink():  # links to directories are not followed
                         subdirectories.append((prefix + name, key_prefix + name + sep))
                     continue
+                if not entry.is_file():  # free for regular files: scandir knows their type
+                    _refuse_special(entry, prefix + name)
                 compressed = name.endswith(suffixes)
                 key = key_prefix + (strip_compression_suffix(name)[0] if compressed else name)
                 if not key.isascii():
@@ -360,7 +384,8 @@ def directory_index(
     pool grows to :func:`latency_workers`. ``progress(done, total)`` is
     called now and then (from any thread), ``total`` growing as the walk proceeds. A file or
     subdirectory that cannot be read aborts the whole index with its error (for files, the
-    first in the order of the walk).
+    first in the order of the walk). So does a FIFO, device or socket
+    (:class:`~seamless_core._compression.NotRegularFileError`), found before any is read.
     """
     return _Indexer(workers, progress).run(os.fspath(directory))
 

@@ -158,18 +158,16 @@ def get_form(value: Any) -> tuple[str, Any]:
 
 
 async def await_existing_task(checksum: Checksum | str | bytes) -> bool | None:
-    """Wait for the background upload of ``checksum``: True once it is uploaded; None when
-    there is no such upload to wait for, or it did not succeed (the caller then uploads
-    the buffer itself, which is always safe)."""
+    """Wait until no background upload of ``checksum`` is queued or running, then return
+    None: whether it reached the stores is not known per checksum here, so the caller
+    uploads the buffer itself if it must be sure (a store that has it already answers at
+    once)."""
     import asyncio
 
     from .stores import upload
 
-    wait = getattr(upload, "wait_for_upload", None)
-    if wait is None:
-        return None
-    done = await asyncio.to_thread(wait, Checksum(checksum))
-    return True if done else None
+    await asyncio.to_thread(upload.wait_for_upload, Checksum(checksum))
+    return None
 
 
 # -- event loops and caches --------------------------------------------------------------------

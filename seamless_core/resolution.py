@@ -72,9 +72,22 @@ def _sources() -> list[BufferStore]:
     return ([spill] if spill is not None else []) + stores.list()
 
 
+class _StoreFailure(Exception):
+    """An unexpected error of one store, named after it for the cache miss to report."""
+
+    def __init__(self, store: BufferStore, error: Exception) -> None:
+        super().__init__(f"{store!r}: {type(error).__name__}: {error}")
+        self.__cause__ = error
+
+
 def _failed(store: BufferStore, checksum: Checksum, exc: Exception, errors: list) -> None:
-    logger.warning("%r could not serve %s: %s", store, checksum, exc)
-    errors.append(exc)
+    # Any exception, not only a store's own (which name it): one broken store (a bad URL,
+    # a bug in a third-party store) must not hide the buffer that the next store holds.
+    expected = isinstance(exc, (CorruptBufferError, OSError))
+    logger.warning(
+        "%r could not serve %s: %s", store, checksum, exc, exc_info=None if expected else exc
+    )
+    errors.append(exc if expected else _StoreFailure(store, exc))
 
 
 def _accept_content(
@@ -87,7 +100,7 @@ def _accept_content(
         return None
     buffer = Buffer(content, checksum=checksum)
     cache = get_buffer_cache()
-    cache.costs.set_download_profile(checksum, store.cost_profile)
+    cache.costs.add_holder(checksum, store)  # served and verified: an intact copy
     cache.register(buffer)
     return buffer
 
@@ -99,7 +112,7 @@ def _from_storage(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
     for store in _sources():
         try:
             content = store.get(checksum)
-        except (CorruptBufferError, OSError) as exc:
+        except Exception as exc:
             _failed(store, checksum, exc, errors)
             continue
         if content is not None:
@@ -115,7 +128,7 @@ async def _from_storage_async(checksum: Checksum) -> tuple[Buffer | None, list[E
     for store in _sources():
         try:
             content = await store.get_async(checksum)
-        except (CorruptBufferError, OSError) as exc:
+        except Exception as exc:
             _failed(store, checksum, exc, errors)
             continue
         if content is not None:

@@ -154,6 +154,16 @@ def test_buffer_write_says_whether_it_was_written(tmp_path):
     assert folder.get(buffer.checksum) == b"to be written"
 
 
+def test_await_existing_task_waits_for_the_background_upload(tmp_path, cache):
+    folder = stores.add(stores.BufferFolder(tmp_path / "store", writable=True))
+    buffer = Buffer(b"queued for upload")
+    buffer.incref()  # a non-scratch reference queues the upload
+    assert asyncio.run(legacy.await_existing_task(buffer.checksum)) is None
+    assert folder.get(buffer.checksum) == b"queued for upload"
+    assert asyncio.run(legacy.await_existing_task(Checksum(b"\4" * 32))) is None
+    buffer.decref()
+
+
 def test_get_checksum_async_and_from_async(cache):
     big = Buffer(os.urandom(3 << 20))  # hashed in a thread
     checksum = asyncio.run(big.get_checksum_async())

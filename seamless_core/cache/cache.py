@@ -15,7 +15,10 @@ it is O(1) (amortized, for tempref expiry). Eviction passes snapshot the strong 
 under the lock, rank them and write spill files without it, then commit under it again,
 skipping any entry whose interest grew in between. Nothing that can run foreign code
 happens under the lock: dropping the last reference to a buffer may fire any weakref
-callback, so dropped buffers are released only after the lock is.
+callback, so dropped buffers are released only after the lock is, and the upload hook is
+called after it too. The garbage collector can still run foreign code under the lock (a
+``__del__`` that calls ``decref``): such re-entrant calls are queued and applied once the
+lock is released (see :mod:`.lock`); re-entrant reads look without changing anything.
 
 Internal tables are keyed by the raw 32-byte digest: hashing bytes is a C call, while a
 ``Checksum``'s ``__hash__`` is a Python one, and these lookups are the hot path.
@@ -30,6 +33,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -37,14 +41,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..checksum import Checksum
-from ..stores import add_store_listener
+from ..stores import add_change_listener, add_store_listener
 from ..stores.base import BufferStore
 from ..stores.folder import BufferFolder
-from ..stores.upload import request_upload
+from ..stores.upload import request_upload, set_rescue
 from .costs import CostModel
 from .eviction import victim_indices
 from .evictor import start_evictor
 from .interest import ExpiryQueue, TempRef, deadline_hint, decayed
+from .lock import CacheLock
 from .spill import FROM_ENVIRONMENT, SpillSetting
 
 if TYPE_CHECKING:
@@ -197,7 +202,7 @@ class BufferCache:
         self._hard_cap = int(hard_cap)
         self._benefit_per_gb = float(benefit_per_gb)
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = CacheLock()
         self._entries: dict[bytes, _Entry] = {}
         self._strong: dict[bytes, _Entry] = {}
         self._dead: deque[tuple[bytes, weakref.ref]] = deque()
@@ -207,7 +212,8 @@ class BufferCache:
         self._spill = SpillSetting(spill_folder)
         self._spill_lock = threading.Lock()
         self.costs = CostModel("read_buffer" if self._spill.path else None)
-        self._pass_lock = threading.Lock()
+        # Re-entrant: a pass can be asked for from a __del__ that runs during one.
+        self._pass_lock = threading.RLock()
         self._interval = float(eviction_interval)
         self._background = background
         self._wake = threading.Event()
@@ -297,6 +303,8 @@ class BufferCache:
     def _housekeep(self) -> None:
         """Process collected buffers and due tempref deadlines; the buffers this drops are
         released after the lock."""
+        if self._lock.held_here():
+            return  # re-entered from a __del__: the outer operation's thread holds the lock
         with self._lock:
             dropped = self._maintain()  # noqa: F841 - released after the lock
 
@@ -419,9 +427,12 @@ class BufferCache:
                 return
             entry.upload = True
             self._to_upload.append((entry.checksum, entry.buffer))
+            self._lock.defer(self._dispatch_uploads)
 
     def _dispatch_uploads(self) -> None:
-        # After the lock: hand the queued buffers to the upload hook.
+        # After the lock: hand the queued buffers to the upload hook. A hook that returns
+        # False took nothing (no store to upload to, after all): the entry is handed over
+        # again later.
         hook, pending = self._upload_hook, self._to_upload
         while pending:
             try:
@@ -429,9 +440,28 @@ class BufferCache:
             except IndexError:  # another thread emptied it first
                 return
             try:
-                hook(checksum, buffer)
+                taken = hook(checksum, buffer)
             except Exception:
                 logger.exception("upload hook failed for %s", checksum)
+                taken = False
+            if taken is False:
+                with self._lock:
+                    entry = self._entries.get(checksum._digest)
+                    if entry is not None:
+                        entry.upload = False
+
+    def _stores_changed(self, store: BufferStore, added: bool) -> None:
+        """Recoverability follows the store list: a removed store's copies no longer count,
+        and a new writable store gets the referenced buffers that were never handed over."""
+        if not added:
+            self.costs.forget_store(store)
+            return
+        if not store.writable or self._upload_hook is None:
+            return
+        with self._lock:
+            for entry in self._strong.values():
+                if not entry.scratch and not entry.upload:
+                    self._want_upload(entry)
 
     def _demote(self, entry: _Entry) -> Any:
         """Strong -> weak (or out of memory, for objects without weak references). Returns
@@ -486,48 +516,56 @@ class BufferCache:
         if legacy_buffer is not None or isinstance(buffer, Checksum):
             buffer = _matching_buffer(buffer, legacy_buffer)
         checksum = _checksum_of(buffer)
+        if self._lock.held_here():
+            self._lock.defer(self.register, buffer)
+            return
         self._housekeep_if_due()
-        try:
-            with self._lock:
-                entry = self._entries.get(checksum._digest)
-                if entry is not None:
-                    self._attach(entry, buffer)
-                    return
-                try:  # a checksum seen for the first time: straight to the weak tier
-                    wref = weakref.ref(buffer, partial(_died, self._dead, checksum._digest))
-                except TypeError:
-                    return  # nobody asked to keep it and it cannot be held weakly
-                entry = self._entries[checksum._digest] = _Entry(checksum._digest, checksum)
-                entry.wref = wref
-                size = entry.size = _size_of(buffer)
-                self._weak_bytes += size
-                self._weak_count += 1
-        finally:
-            if self._to_upload:
-                self._dispatch_uploads()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            if entry is not None:
+                self._attach(entry, buffer)
+                return
+            try:  # a checksum seen for the first time: straight to the weak tier
+                wref = weakref.ref(buffer, partial(_died, self._dead, checksum._digest))
+            except TypeError:
+                return  # nobody asked to keep it and it cannot be held weakly
+            entry = self._entries[checksum._digest] = _Entry(checksum._digest, checksum)
+            entry.wref = wref
+            size = entry.size = _size_of(buffer)
+            self._weak_bytes += size
+            self._weak_count += 1
 
     def get(self, checksum: Checksum | str | bytes) -> Buffer | None:
         """The buffer for ``checksum`` if it is in memory, else ``None``."""
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
+        if self._lock.held_here():
+            return self._peek(checksum)
         self._housekeep_if_due()
-        try:
-            with self._lock:
-                entry = self._entries.get(checksum._digest)
-                if entry is not None:
-                    buffer = entry.buffer
-                    if buffer is None and entry.wref is not None:
-                        buffer = entry.wref()
-                        if buffer is not None and (entry.refs or entry.tempref is not None):
-                            self._promote(entry, buffer)
-                    if buffer is not None:
-                        self._hits += 1
-                        return buffer
-                self._misses += 1
-                return None
-        finally:
-            if self._to_upload:
-                self._dispatch_uploads()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            if entry is not None:
+                buffer = entry.buffer
+                if buffer is None and entry.wref is not None:
+                    buffer = entry.wref()
+                    if buffer is not None and (entry.refs or entry.tempref is not None):
+                        self._promote(entry, buffer)
+                if buffer is not None:
+                    self._hits += 1
+                    return buffer
+            self._misses += 1
+            return None
+
+    def _peek(self, checksum: Checksum) -> Buffer | None:
+        # get() re-entered from a __del__ during an operation on this thread: look without
+        # changing anything (the outer operation may be half done).
+        entry = self._entries.get(checksum._digest)
+        if entry is None:
+            return None
+        buffer = entry.buffer
+        if buffer is None and entry.wref is not None:
+            buffer = entry.wref()
+        return buffer
 
     def __contains__(self, checksum: Checksum | str | bytes) -> bool:
         """Whether the buffer is in memory (does not count as a hit or a miss)."""
@@ -559,22 +597,24 @@ class BufferCache:
             return self.incref_buffer(_matching_buffer(checksum, buffer), scratch=scratch)
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
+        if self._lock.held_here():
+            self._lock.defer(partial(self.incref, scratch=scratch), checksum)
+            return
         self._housekeep_if_due()
         with self._lock:
             self._add_ref(self._entry_for(checksum), scratch)
-        if self._to_upload:
-            self._dispatch_uploads()
 
     def incref_buffer(self, buffer: Buffer, *, scratch: bool = False) -> None:
         """:meth:`incref` of ``buffer``'s checksum, holding ``buffer`` itself."""
         checksum = _checksum_of(buffer)
+        if self._lock.held_here():
+            self._lock.defer(partial(self.incref_buffer, scratch=scratch), buffer)
+            return
         self._housekeep_if_due()
         with self._lock:
             entry = self._entry_for(checksum)
             self._add_ref(entry, scratch)
             self._attach(entry, buffer)
-        if self._to_upload:
-            self._dispatch_uploads()
 
     def _add_ref(self, entry: _Entry, scratch: bool) -> None:
         entry.refs += 1
@@ -591,6 +631,9 @@ class BufferCache:
         nothing and is logged as a warning (as in 0.1.4, where it passes silently)."""
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
+        if self._lock.held_here():
+            self._lock.defer(self.decref, checksum)  # an unmatched one is logged then
+            return
         self._housekeep_if_due()
         with self._lock:
             entry = self._entries.get(checksum._digest)
@@ -651,43 +694,53 @@ class BufferCache:
     ) -> TempRef:
         # TempRef() and TempRef._refresh() validate the parameters before anything changes.
         now = self._clock()
+        if self._lock.held_here():
+            # Re-entered from a __del__: hand back a tempref with these parameters now and
+            # apply it once the lock is free (where an existing one is refreshed instead).
+            handle = TempRef(checksum, interest, fade_factor, fade_interval, now, self._clock)
+            args = (checksum, buffer, interest, fade_factor, fade_interval, scratch)
+            self._lock.defer(self._tempref, *args)
+            return handle
         if self._dead or self._expiry.due(now):
             self._housekeep()
-        try:
-            with self._lock:
-                entry = self._entries.get(checksum._digest)
-                tempref = entry.tempref if entry is not None else None
-                if tempref is not None:
-                    tempref._refresh(interest, fade_factor, fade_interval, now)
-                else:
-                    tempref = TempRef(
-                        checksum, interest, fade_factor, fade_interval, now, self._clock
-                    )
-                    if tempref._deadline <= now and decayed(tempref._params, now) <= 0.0:
-                        # Born below the threshold: it never holds anything.
-                        if buffer is not None:
-                            self._attach(self._entry_for(checksum), buffer)
-                        return tempref
-                    if entry is None:
-                        entry = self._entry_for(checksum)
-                    entry.tempref = tempref
-                    self._tempref_count += 1
-                    self._expiry.push(tempref._deadline, entry.key)
-                    if not entry.refs:
-                        self._gain_interest(entry)
-                entry.stamp += 1
-                if not scratch:
-                    entry.scratch = False
-                if buffer is not None:
-                    self._attach(entry, buffer)
-                if not scratch and not entry.upload and entry.buffer is not None:
-                    self._want_upload(entry)
-                return tempref
-        finally:
-            if self._to_upload:
-                self._dispatch_uploads()
+        with self._lock:
+            entry = self._entries.get(checksum._digest)
+            tempref = entry.tempref if entry is not None else None
+            if tempref is not None:
+                tempref._refresh(interest, fade_factor, fade_interval, now)
+            else:
+                tempref = TempRef(checksum, interest, fade_factor, fade_interval, now, self._clock)
+                if tempref._deadline <= now and decayed(tempref._params, now) <= 0.0:
+                    # Born below the threshold: it never holds anything.
+                    if buffer is not None:
+                        self._attach(self._entry_for(checksum), buffer)
+                    return tempref
+                if entry is None:
+                    entry = self._entry_for(checksum)
+                entry.tempref = tempref
+                self._tempref_count += 1
+                self._expiry.push(tempref._deadline, entry.key)
+                if not entry.refs:
+                    self._gain_interest(entry)
+            entry.stamp += 1
+            if not scratch:
+                entry.scratch = False
+            if buffer is not None:
+                self._attach(entry, buffer)
+            if not scratch and not entry.upload and entry.buffer is not None:
+                self._want_upload(entry)
+            return tempref
 
     # -- observation -----------------------------------------------------------------------
+
+    def _observing(self) -> AbstractContextManager[Any]:
+        """The context to read the table in: the lock, after housekeeping; or nothing when
+        re-entered from a ``__del__`` on the thread that holds it (reads then see the outer
+        operation's state as it is, and change nothing)."""
+        if self._lock.held_here():
+            return nullcontext()
+        self._housekeep()
+        return self._lock
 
     def stats(self) -> dict[str, Any]:
         """Running totals, O(1): cheap enough to poll from a dashboard.
@@ -696,9 +749,7 @@ class BufferCache:
         someone else holds them; ``referenced_count``: entries with interest, in memory or
         not; ``tempref_count``: live temprefs; ``spill_folder``: its path, or ``None``.
         """
-        self._housekeep()
-        with self._lock:
-            dropped = self._maintain()  # noqa: F841 - released after the lock
+        with self._observing():
             return {
                 "strong_bytes": self._strong_bytes,
                 "strong_count": self._strong_count,
@@ -732,9 +783,7 @@ class BufferCache:
 
     def _rows(self, select: Callable[[dict], Any]) -> list[dict[str, Any]]:
         """Rows for the entries ``select`` picks from the table (read under the lock)."""
-        self._housekeep()
-        with self._lock:
-            dropped = self._maintain()  # noqa: F841 - released after the lock
+        with self._observing():
             now = self._clock()
             rows = [
                 (e.checksum, e.size, e.buffer is not None, e.wref, e.refs, e.tempref, e.scratch)
@@ -758,9 +807,7 @@ class BufferCache:
     def check_totals(self) -> None:
         """Recount every running total from the entries; ``AssertionError`` on a mismatch.
         A consistency check for tests, O(n)."""
-        self._housekeep()
-        with self._lock:
-            dropped = self._maintain()  # noqa: F841 - released after the lock
+        with self._observing():
             entries = list(self._entries.values())
             strong = [e for e in entries if e.buffer is not None]
             weak = [e for e in entries if e.buffer is None and e.wref is not None]
@@ -796,6 +843,8 @@ class BufferCache:
 
     def run_eviction_once(self) -> EvictionResult:
         """Run one eviction pass now (after any pass already running)."""
+        if self._lock.held_here():  # re-entered from a __del__ during an operation
+            return EvictionResult(0, 0, 0, self._strong_bytes, self._strong_bytes)
         with self._pass_lock:
             self._housekeep()
             with self._lock:
@@ -845,15 +894,11 @@ class BufferCache:
         for entry, buffer, stamp, safe in zip(*victims, recoverable):
             if not safe:
                 try:
-                    folder = self.spill_folder
-                    if folder is None:
-                        raise OSError("spilling is off")
-                    folder.put(entry.checksum, buffer.content)
-                except (OSError, AttributeError) as exc:
+                    self._spill_into(entry.checksum, buffer)
+                except (OSError, AttributeError, ValueError) as exc:
                     failures += 1
                     logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, exc)
                     continue
-                self.costs.set_download_profile(entry.checksum, "read_buffer")
                 spilled += entry.size
             for column, value in zip(kept, (entry, buffer, stamp)):
                 column.append(value)
@@ -863,6 +908,18 @@ class BufferCache:
             self._spilled_bytes += spilled
             self._spill_failures += failures
         return spilled
+
+    def _spill_into(self, checksum: Checksum, buffer: Any) -> BufferFolder:
+        """Write ``buffer`` to the spill folder and declare the copy there; ``OSError``
+        unless the folder confirms an intact copy (a stale or damaged file under the same
+        name is replaced, never trusted)."""
+        folder = self.spill_folder
+        if folder is None:
+            raise OSError("spilling is off")
+        if folder.put(checksum, buffer.content) is not True:
+            raise OSError(f"{folder!r} did not confirm an intact copy")
+        self.costs.add_holder(checksum, folder)
+        return folder
 
     def _commit(self, victims: tuple[list, list, list]) -> tuple[int, int, list]:
         evicted = freed = 0
@@ -1044,9 +1101,30 @@ def set_buffer_cache(cache: BufferCache | None) -> BufferCache | None:
     return previous
 
 
-def _declare_stored(checksum: Checksum, store: BufferStore) -> None:
-    # stores.write_buffer put the buffer in a store: it can be downloaded from there.
-    get_buffer_cache().costs.set_download_profile(checksum, store.cost_profile)
+def _declare_stored(checksum: Checksum, store: BufferStore, verified: bool) -> None:
+    # The uploader or stores.write_buffer put the buffer in a store. Only a copy the store
+    # confirmed counts as a way back; a claim ("I have it already") is left unrelied on,
+    # so eviction spills the buffer first.
+    if verified:
+        get_buffer_cache().costs.add_holder(checksum, store)
+
+
+def _stores_changed(store: BufferStore, added: bool) -> None:
+    cache = _global_cache
+    if cache is not None:
+        cache._stores_changed(store, added)
+
+
+def _save_unuploaded(checksum: Checksum, buffer: Any) -> str | None:
+    # The uploader's rescue: no store took the buffer, so it goes to the spill folder.
+    cache = get_buffer_cache()
+    try:
+        return cache._spill_into(checksum, buffer).path
+    except (OSError, AttributeError, ValueError) as exc:
+        logger.warning("could not save %s in the spill folder: %s", checksum, exc)
+        return None
 
 
 add_store_listener(_declare_stored)
+add_change_listener(_stores_changed)
+set_rescue(_save_unuploaded)

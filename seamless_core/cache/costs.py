@@ -8,6 +8,14 @@ Costs are in abstract *units*; eviction weighs them against the benefit of freed
   (at least 0.01);
 - recomputation: 0.1 unit per CPU second of the transformation that produced it.
 
+Downloads are declared in two ways. A store that is known to hold an intact copy (it
+served the buffer and the content was verified, or a put into it was confirmed) is added
+as a *holder* with :meth:`CostModel.add_holder`; its declaration lasts while the store
+does, and :meth:`CostModel.forget_store` withdraws it when the store is removed from the
+configuration. A user's :meth:`CostModel.set_download_profile` is taken at its word.
+A store that merely says it has a buffer declares nothing: eviction spills such a buffer
+first, so that it never depends on a claim nobody checked.
+
 A manual cost, when set, replaces all of these. A buffer with no declared way back costs
 what the *undeclared profile* says: ``read_buffer`` while a spill folder is configured
 (eviction writes such a buffer there first, and that is where it then comes back from),
@@ -20,6 +28,7 @@ import math
 import threading
 from collections.abc import Sequence
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -71,10 +80,17 @@ class CostModel:
 
     def __init__(self, undeclared_profile: str | None = "read_buffer") -> None:
         self.undeclared_profile = undeclared_profile
-        self._profiles: dict[bytes, int] = {}  # digest -> rank in DOWNLOAD_PROFILES
+        # digest -> rank in DOWNLOAD_PROFILES: the cheapest of the user's declaration and
+        # the holders' profiles (what costs and eviction read).
+        self._profiles: dict[bytes, int] = {}
+        self._declared: dict[bytes, int] = {}  # the user's declarations
+        self._holders: dict[bytes, dict[Any, int]] = {}  # digest -> {store: rank}
+        self._held_by: dict[Any, set[bytes]] = {}  # store -> digests it holds
         self._manual: dict[bytes, float] = {}
         self._cpu_seconds: dict[bytes, float] = {}
-        self._lock = threading.Lock()  # for read-modify-write declarations only
+        # For read-modify-write declarations only. Re-entrant: a collection that starts
+        # under it may run a __del__ that declares something.
+        self._lock = threading.RLock()
 
     @property
     def undeclared_profile(self) -> str | None:
@@ -113,9 +129,57 @@ class CostModel:
         self._check_profile(profile)
         key, rank = digest_of(checksum), _RANK[profile]
         with self._lock:
-            old = self._profiles.get(key)
+            old = self._declared.get(key)
             if old is None or rank < old:
-                self._profiles[key] = rank
+                self._declared[key] = rank
+            self._lower(key, rank)
+
+    def _lower(self, key: bytes, rank: int) -> None:
+        old = self._profiles.get(key)
+        if old is None or rank < old:
+            self._profiles[key] = rank
+
+    def add_holder(self, checksum: Checksum | str | bytes, store: Any) -> None:
+        """Declare that ``store`` holds an intact copy of the buffer (verified by a read, or
+        by a confirmed put), downloadable under the store's ``cost_profile``. The
+        declaration is withdrawn by :meth:`forget_store`."""
+        profile = store.cost_profile
+        self._check_profile(profile)
+        key, rank = digest_of(checksum), _RANK[profile]
+        with self._lock:
+            self._holders.setdefault(key, {})[store] = rank
+            self._held_by.setdefault(store, set()).add(key)
+            self._lower(key, rank)
+
+    def holders(self, checksum: Checksum | str | bytes) -> list[Any]:
+        """The stores declared to hold an intact copy of the buffer."""
+        return list(self._holders.get(digest_of(checksum), ()))
+
+    def forget_store(self, store: Any) -> int:
+        """Withdraw every :meth:`add_holder` declaration of ``store`` (it was removed from
+        the configuration, or can no longer be trusted); returns how many buffers it
+        held."""
+        with self._lock:
+            keys = self._held_by.pop(store, set())
+            for key in keys:
+                holders = self._holders.get(key)
+                if holders is None:
+                    continue
+                holders.pop(store, None)
+                if not holders:
+                    del self._holders[key]
+                self._recompute(key)
+        return len(keys)
+
+    def _recompute(self, key: bytes) -> None:
+        ranks = list(self._holders.get(key, {}).values())
+        declared = self._declared.get(key)
+        if declared is not None:
+            ranks.append(declared)
+        if ranks:
+            self._profiles[key] = min(ranks)
+        else:
+            self._profiles.pop(key, None)
 
     def set_manual_cost(self, checksum: Checksum | str | bytes, units: float | None) -> None:
         """Fix the cost of the buffer at ``units``, overriding every other declaration;
@@ -146,6 +210,9 @@ class CostModel:
         key = digest_of(checksum)
         with self._lock:
             self._profiles.pop(key, None)
+            self._declared.pop(key, None)
+            for store in self._holders.pop(key, {}):
+                self._held_by.get(store, set()).discard(key)
             self._manual.pop(key, None)
             self._cpu_seconds.pop(key, None)
 

@@ -1,4 +1,13 @@
-"""``seamless-checksum-index DIR...``: write ``DIR.INDEX`` and ``DIR.CHECKSUM``."""
+"""``seamless-checksum-index DIR...``: write ``DIR.INDEX`` and ``DIR.CHECKSUM``.
+
+The two files are both-or-neither in this sense: a ``DIR.CHECKSUM`` on disk is always the
+checksum of the ``DIR.INDEX`` beside it. Both are staged in temporary files first; then the
+old ``.CHECKSUM`` is removed, the new ``.INDEX`` renamed in, and the new ``.CHECKSUM`` last
+(:func:`seamless_core._atomic.write_sealed`). A run killed in between leaves an index
+without a checksum, which readers treat as unconfirmed (re-run the tool), never a new index
+beside an old checksum. Temporary files that killed runs left in the parent directory are
+swept once they are old.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .._atomic import write_atomic_many
+from .._atomic import sweep_once, write_sealed
 from .._progress import ProgressBar
 from ..checksum import Checksum
 from ..files import checksum_sidecar_path, directory_index, index_buffer
@@ -27,9 +36,8 @@ def index_directory(argument: str) -> None:
         index = directory_index(directory, progress=bar.update if bar.enabled else None)
     content = index_buffer(index).content
     sidecar = (Checksum.of(content).hex() + "\n").encode()
-    write_atomic_many(
-        [(directory + ".INDEX", content), (checksum_sidecar_path(directory), sidecar)]
-    )
+    write_sealed(directory + ".INDEX", content, checksum_sidecar_path(directory), sidecar)
+    sweep_once(os.path.dirname(os.path.abspath(directory)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "2-space indentation). Files are hashed in parallel.\n"
         + COMPRESSION_NOTE
         + "\nBoth files are written only once the whole directory has been read, and\n"
-        "atomically: after an error neither is changed.\n"
+        "atomically: after an error neither is changed. DIR.CHECKSUM is renamed in last,\n"
+        "so a DIR.CHECKSUM on disk always matches the DIR.INDEX beside it; an index\n"
+        "without a checksum is from an interrupted run.\n"
+        "FIFOs, devices and sockets below DIR are refused (an error naming them).\n"
         "Exit status: 0 if every directory was indexed, 1 otherwise.",
     )
     parser.add_argument("directories", nargs="+", metavar="DIR", help="directory to index")

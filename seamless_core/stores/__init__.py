@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .base import (
     BufferStore,
+    BufferTooLargeError,
     CorruptBufferError,
     StoreNotWritableError,
     StoreUnavailableError,
@@ -27,6 +28,7 @@ from .folder import BufferFolder
 from .hashserver import HashServer
 from .registry import (
     add,
+    add_change_listener,
     add_store_listener,
     list,
     reload_environment,
@@ -40,6 +42,7 @@ from .upload import (
     failed_uploads,
     flush,
     pending_uploads,
+    wait_for_upload,
 )
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "HASHSERVER_URLS_ENV",
     "BufferFolder",
     "BufferStore",
+    "BufferTooLargeError",
     "CorruptBufferError",
     "FailedUpload",
     "HashServer",
@@ -54,6 +58,7 @@ __all__ = [
     "StoreUnavailableError",
     "UploadFailedWarning",
     "add",
+    "add_change_listener",
     "add_store_listener",
     "failed_uploads",
     "flush",
@@ -62,5 +67,6 @@ __all__ = [
     "reload_environment",
     "remove",
     "upload_targets",
+    "wait_for_upload",
     "write_buffer",
 ]

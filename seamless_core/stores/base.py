@@ -27,6 +27,11 @@ class CorruptBufferError(ValueError):
     """A store holds data under a checksum that the data does not have."""
 
 
+class BufferTooLargeError(CorruptBufferError):
+    """A store offers more bytes for a buffer than its known length, or than the store is
+    configured to accept: refused before they fill memory."""
+
+
 class StoreNotWritableError(PermissionError):
     """``put`` was called on a store that does not accept buffers."""
 
@@ -72,11 +77,19 @@ class BufferStore(ABC):
         """Whether the store holds a buffer for ``checksum`` (without reading it)."""
 
     @abstractmethod
-    def put(self, checksum: ChecksumLike, content: bytes) -> None:
-        """Store ``content`` under ``checksum``; a no-op when it is already there.
+    def put(self, checksum: ChecksumLike, content: bytes) -> bool:
+        """Store ``content`` under ``checksum``; returns whether the store is now *known*
+        to hold an intact copy.
+
+        ``True``: this call wrote the buffer and the write was confirmed, or an existing
+        copy was read back and verified. ``False``: the store only *claims* to hold it (for
+        example a server that answers "already there" without checking its copy); a caller
+        that must not lose the buffer keeps it elsewhere too.
 
         The caller guarantees that ``checksum`` is the checksum of ``content``. Raises
-        :class:`StoreNotWritableError` when the store is read-only.
+        :class:`StoreNotWritableError` when the store is read-only, and an ``OSError``
+        (:class:`StoreUnavailableError`) or :class:`CorruptBufferError` when the write
+        fails.
         """
 
     @abstractmethod
@@ -106,9 +119,9 @@ class BufferStore(ABC):
         """Async twin of :meth:`has`."""
         return await asyncio.to_thread(self.has, checksum)
 
-    async def put_async(self, checksum: ChecksumLike, content: bytes) -> None:
-        """Async twin of :meth:`put`."""
-        await asyncio.to_thread(self.put, checksum, content)
+    async def put_async(self, checksum: ChecksumLike, content: bytes) -> bool:
+        """Async twin of :meth:`put` (same return value)."""
+        return await asyncio.to_thread(self.put, checksum, content)
 
     async def buffer_length_async(self, checksum: ChecksumLike) -> int | None:
         """Async twin of :meth:`buffer_length`."""

@@ -33,13 +33,16 @@ def folder_paths(value: str) -> list[str]:
 def stores_from_environment(environ: Mapping[str, str] | None = None) -> list[BufferStore]:
     """The stores the environment configures: folders first, then hashservers.
 
-    An entry that cannot be used (a malformed URL) is skipped with a warning rather than
-    making every lookup fail.
+    An entry that cannot be used (a malformed URL such as ``http://xn--:5813``, a path with
+    a NUL byte) is skipped with a warning naming it, rather than making every lookup fail.
     """
     environ = os.environ if environ is None else environ
     stores: list[BufferStore] = []
     for path in folder_paths(environ.get(BUFFER_FOLDERS_ENV, "")):
-        stores.append(BufferFolder(path))
+        try:
+            stores.append(BufferFolder(path))
+        except ValueError as exc:
+            warnings.warn(f"{BUFFER_FOLDERS_ENV}: ignoring {path!r}: {exc}", stacklevel=3)
     for url in environ.get(HASHSERVER_URLS_ENV, "").split():
         try:
             stores.append(HashServer(url))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
-from .._atomic import TEMP_PREFIX, write_atomic
+from .._atomic import DEFAULT_SWEEP_AGE, TEMP_PREFIX, sweep_temp_files, write_atomic
 from .._compression import (
     COMPRESSION_SUFFIXES,
     DecompressionError,
+    NotRegularFileError,
+    TooLargeError,
     decompressing_reader,
+    open_regular,
     read_decompressed,
+    read_limited,
 )
 from ..checksum import Checksum, sha256_digest
 from .base import BufferStore, CorruptBufferError
@@ -22,18 +25,30 @@ logger = logging.getLogger(__name__)
 PREFIX_SENTINEL = ".HASHSERVER_PREFIX"
 # A hashserver that stores a buffer compressed writes its decompressed length beside it.
 LENGTH_SIDECAR = ".BUFFERLENGTH"
-# Temp files younger than this may belong to a write still in progress in another process
-# sharing the folder, so the sweep at start leaves them alone.
-DEFAULT_SWEEP_AGE = 15 * 60.0
+#: A compressed file without a ``.BUFFERLENGTH`` sidecar is decompressed up to this many
+#: bytes at most: beyond, it is refused as a likely compression bomb.
+DEFAULT_MAX_DECOMPRESSED = 1 << 30
+
+# What makes one copy of a buffer unusable: it is then skipped (get) or replaced (put).
+_BAD_COPY = (DecompressionError, NotRegularFileError, TooLargeError)
 
 
-def _decompressed_length(path: str, suffix: str) -> int:
+def _decompressed_length(path: str, suffix: str, limit: int) -> int:
     block = bytearray(1 << 20)
     total = 0
-    with open(path, "rb") as raw, decompressing_reader(raw, suffix, path) as reader:
+    with open_regular(path) as raw, decompressing_reader(raw, suffix, path) as reader:
         while n := reader.readinto(block):
             total += n
+            if total > limit:
+                raise TooLargeError(f"{path}: decompresses to more than {limit} bytes")
     return total
+
+
+def _read_plain(path: str) -> bytes:
+    # Bounded by the size the file has when opened: /dev/zero or a file that keeps
+    # growing cannot fill memory.
+    with open_regular(path) as f:
+        return read_limited(f, os.fstat(f.fileno()).st_size, path)
 
 
 class BufferFolder(BufferStore):
@@ -53,10 +68,17 @@ class BufferFolder(BufferStore):
     file. Opening a folder writable removes temporary files left by interrupted writes
     that are older than ``sweep_age`` seconds.
 
+    Reads are bounded: FIFOs, devices and other non-regular files are refused (as corrupt
+    copies, naming the path), an uncompressed file is read up to the size it has when
+    opened, and a compressed one up to its ``.BUFFERLENGTH`` sidecar or, without one,
+    ``max_decompressed`` bytes.
+
     Args:
         path: the directory.
         writable: allow :meth:`put` (the directory is then created when missing).
         sweep_age: minimum age of the leftover temporary files removed at opening.
+        max_decompressed: the most bytes a compressed file without a sidecar may
+            decompress to.
     """
 
     verifies = True
@@ -68,9 +90,14 @@ class BufferFolder(BufferStore):
         writable: bool = False,
         *,
         sweep_age: float = DEFAULT_SWEEP_AGE,
+        max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     ) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        path = os.fspath(path)
+        if "\0" in (path if isinstance(path, str) else os.fsdecode(path)):
+            raise ValueError(f"BufferFolder: the path {path!r} contains a NUL byte")
+        self.path = os.path.abspath(path)
         self.writable = bool(writable)
+        self.max_decompressed = int(max_decompressed)
         self._layout: str | None = None
         if self.writable:
             os.makedirs(self.path, exist_ok=True)
@@ -123,14 +150,10 @@ class BufferFolder(BufferStore):
         problems = []
         for path, suffix in self._candidates(checksum):
             try:
-                if suffix is None:
-                    with open(path, "rb") as f:
-                        content = f.read()
-                else:
-                    content = read_decompressed(path, suffix)
+                content = self._read_copy(path, suffix)
             except FileNotFoundError:
                 continue
-            except DecompressionError as exc:
+            except _BAD_COPY as exc:
                 problems.append(str(exc))
                 continue
             if sha256_digest(content) == checksum.bytes():
@@ -143,6 +166,17 @@ class BufferFolder(BufferStore):
                 f"{self!r} has no intact copy of buffer {checksum.hex()}: " + "; ".join(problems)
             )
         return None
+
+    def _read_copy(self, path: str, suffix: str | None, limit: int | None = None) -> bytes:
+        """The (decompressed) content of one copy; raises one of ``_BAD_COPY`` if the
+        copy is not a regular file, is corrupt, or would exceed its known length."""
+        if suffix is None:
+            return _read_plain(path)
+        if limit is None:
+            limit = self._sidecar_length(path[: -len(suffix)])
+        if limit is None:
+            limit = self.max_decompressed
+        return read_decompressed(path, suffix, limit)
 
     def has(self, checksum: Checksum | str | bytes) -> bool:
         """Whether a file for ``checksum`` exists, compressed or not (its content is not
@@ -157,13 +191,18 @@ class BufferFolder(BufferStore):
         checksum = _as_checksum(checksum)
         for path, suffix in self._candidates(checksum):
             try:
-                if suffix is None:
-                    return os.stat(path).st_size
                 if not os.path.isfile(path):
                     continue
+                if suffix is None:
+                    return os.stat(path).st_size
                 length = self._sidecar_length(path[: -len(suffix)])
-                return length if length is not None else _decompressed_length(path, suffix)
-            except (FileNotFoundError, DecompressionError):
+                if length is not None:
+                    return length
+                return _decompressed_length(path, suffix, self.max_decompressed)
+            except FileNotFoundError:
+                continue
+            except _BAD_COPY as exc:
+                logger.warning("%r: %s", self, exc)
                 continue
         return None
 
@@ -175,39 +214,65 @@ class BufferFolder(BufferStore):
         except (OSError, ValueError):
             return None
 
-    def put(self, checksum: Checksum | str | bytes, content: bytes) -> None:
-        """Write ``content`` under ``checksum`` atomically; skipped when a file of the same
-        length is already there (the names are content addresses)."""
+    def put(self, checksum: Checksum | str | bytes, content: bytes) -> bool:
+        """Make the folder hold an intact copy of ``content`` under ``checksum``; returns
+        ``True`` (the folder is then known to hold it).
+
+        An existing copy (uncompressed or compressed) is read back and compared with
+        ``content``: an intact one is kept and nothing is written. A damaged one (wrong
+        bytes, truncated, not a regular file) does not count: the uncompressed file is then
+        written atomically, replacing any damaged one, and damaged compressed copies are
+        removed so that no reader of the folder (a hashserver serving it) meets them.
+        """
         self._require_writable()
+        checksum = _as_checksum(checksum)
+        content = bytes(content)
+        damaged = []
+        for path, suffix in self._candidates(checksum):
+            state = self._copy_state(path, suffix, content)
+            if state == "intact" and not (suffix is not None and damaged):
+                return True
+            if state == "damaged":
+                damaged.append((path, suffix))
         path = self.path_of(checksum)
-        try:
-            if os.stat(path).st_size == len(content):
-                return
-        except FileNotFoundError:
-            pass
         os.makedirs(os.path.dirname(path), exist_ok=True)
         write_atomic(path, content)
+        self._remove_damaged([p for p, suffix in damaged if suffix is not None], path)
+        return True
+
+    def _copy_state(self, path: str, suffix: str | None, content: bytes) -> str:
+        """``"absent"``, ``"intact"`` or ``"damaged"``: one copy compared with ``content``."""
+        try:
+            if suffix is None and os.stat(path).st_size != len(content):
+                return "damaged"
+            existing = self._read_copy(path, suffix, limit=len(content))
+        except FileNotFoundError:
+            return "absent"
+        except (OSError, *_BAD_COPY) as exc:
+            logger.warning("%r: replacing the copy at %s: %s", self, path, exc)
+            return "damaged"
+        return "intact" if existing == content else "damaged"
+
+    def _remove_damaged(self, paths: list[str], kept: str) -> None:
+        for path in paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # get() verifies, so a leftover is refused, never served
+                logger.warning("%r: could not remove damaged %s (%s)", self, path, exc)
+        if paths and not any(os.path.exists(kept + s) for s in COMPRESSION_SUFFIXES):
+            try:
+                os.unlink(kept + LENGTH_SIDECAR)
+            except OSError:
+                pass
 
     # -- maintenance -----------------------------------------------------------------------
 
     def sweep_temp_files(self, older_than: float = 0.0) -> int:
         """Remove temporary files of interrupted writes last modified more than
         ``older_than`` seconds ago; returns how many were removed."""
-        deadline = time.time() - older_than
-        removed = 0
-        for directory in self._directories():
-            try:
-                entries = list(os.scandir(directory))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if entry.name.startswith(TEMP_PREFIX) and self._older(entry, deadline):
-                    try:
-                        os.unlink(entry.path)
-                        removed += 1
-                    except FileNotFoundError:
-                        pass  # another process swept it first
-        return removed
+        return sum(sweep_temp_files(d, older_than) for d in self._directories())
 
     def _directories(self) -> list[str]:
         directories = [self.path]
@@ -217,10 +282,3 @@ class BufferFolder(BufferStore):
         except FileNotFoundError:
             pass
         return directories
-
-    @staticmethod
-    def _older(entry: os.DirEntry, deadline: float) -> bool:
-        try:
-            return entry.stat(follow_symlinks=False).st_mtime <= deadline
-        except FileNotFoundError:
-            return False

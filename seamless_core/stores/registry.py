@@ -21,7 +21,10 @@ from .environment import stores_from_environment
 from .folder import BufferFolder
 from .hashserver import HashServer
 
-StoreListener = Callable[[Checksum, BufferStore], None]
+# listener(checksum, store, verified): verified means the store is known to hold an
+# intact copy (a confirmed put); otherwise the store only says it has one.
+StoreListener = Callable[[Checksum, BufferStore, bool], None]
+ChangeListener = Callable[[BufferStore, bool], None]  # (store, added): added or removed
 
 # Replaced, never mutated: readers need no lock.
 _stores: tuple[BufferStore, ...] = ()
@@ -29,6 +32,7 @@ _from_environment: tuple[BufferStore, ...] = ()
 _environment_read = False
 _lock = threading.RLock()
 _listeners: tuple[StoreListener, ...] = ()
+_change_listeners: tuple[ChangeListener, ...] = ()
 
 
 def _read_environment() -> None:
@@ -38,8 +42,13 @@ def _read_environment() -> None:
             return
         found = tuple(stores_from_environment())
         others = tuple(s for s in _stores if not any(s is e for e in _from_environment))
+        gone = [s for s in _from_environment if not any(s is f for f in found)]
         _stores, _from_environment = found + others, found
         _environment_read = True
+    for store in gone:
+        _changed(store, added=False)
+    for store in found:
+        _changed(store, added=True)
 
 
 def reload_environment() -> builtins.list[BufferStore]:
@@ -79,8 +88,11 @@ def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None)
     store = _as_store(store, writable)
     with _lock:
         _read_environment()
-        if not any(s is store for s in _stores):
+        new = not any(s is store for s in _stores)
+        if new:
             _stores = (*_stores, store)
+    if new:
+        _changed(store, added=True)
     return store
 
 
@@ -103,7 +115,10 @@ def remove(store: BufferStore | str | os.PathLike) -> None:
         kept = tuple(s for s in _stores if not _matches(s, store))
         if len(kept) == len(_stores):
             raise ValueError(f"{store!r} is not a registered store")
+        gone = [s for s in _stores if _matches(s, store)]
         _stores = kept
+    for removed in gone:
+        _changed(removed, added=False)
 
 
 def list() -> builtins.list[BufferStore]:
@@ -133,20 +148,44 @@ def upload_targets() -> builtins.list[BufferStore]:
     return targets
 
 
+def may_upload() -> bool:
+    """Whether buffers could be uploaded now: a writable store is registered, or the
+    environment has not been read yet (it may configure one). Cheap, lock-free and
+    without I/O: the buffer cache asks it under its lock."""
+    return not _environment_read or any(s.writable for s in _stores)
+
+
 def add_store_listener(listener: StoreListener) -> None:
-    """Call ``listener(checksum, store)`` whenever a buffer has been put into a store by
-    :func:`write_buffer` or the background uploader (the buffer cache uses this to learn
-    where a buffer can be found again)."""
+    """Call ``listener(checksum, store, verified)`` whenever a buffer has been put into a
+    store by :func:`write_buffer` or the background uploader (the buffer cache uses this to
+    learn where a buffer can be found again). ``verified`` is True when the store confirmed
+    that it holds an intact copy, False when it only said it already had one."""
     global _listeners
     with _lock:
         if listener not in _listeners:
             _listeners = (*_listeners, listener)
 
 
-def notify_stored(checksum: Checksum, store: BufferStore) -> None:
-    """Tell the listeners that ``store`` now holds the buffer of ``checksum``."""
+def add_change_listener(listener: ChangeListener) -> None:
+    """Call ``listener(store, added)`` after a store joins (``added=True``) or leaves the
+    list (through :func:`add`, :func:`remove` or :func:`reload_environment`). The buffer
+    cache uses this so that what it counts as recoverable follows the store list."""
+    global _change_listeners
+    with _lock:
+        if listener not in _change_listeners:
+            _change_listeners = (*_change_listeners, listener)
+
+
+def _changed(store: BufferStore, added: bool) -> None:
+    for listener in _change_listeners:
+        listener(store, added)
+
+
+def notify_stored(checksum: Checksum, store: BufferStore, verified: bool = True) -> None:
+    """Tell the listeners that ``store`` now holds (``verified``) or says it holds the
+    buffer of ``checksum``."""
     for listener in _listeners:
-        listener(checksum, store)
+        listener(checksum, store, verified)
 
 
 async def write_buffer(buffer: Any) -> int:
@@ -167,7 +206,7 @@ async def write_buffer(buffer: Any) -> int:
     )
     for store, result in zip(targets, results):
         if not isinstance(result, BaseException):
-            notify_stored(checksum, store)
+            notify_stored(checksum, store, verified=result is True)
     for result in results:
         if isinstance(result, BaseException):
             raise result

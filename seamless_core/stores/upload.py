@@ -10,6 +10,15 @@ reported as failed at once), so that a dead server cannot hold up :func:`flush`,
 exit of the interpreter, for long.
 
 :func:`flush` waits until the queue is empty; it runs at interpreter exit too.
+
+Nothing is lost when a store is down: a buffer that no upload target took is handed to the
+*rescue* function (:func:`set_rescue`; the buffer cache writes it to its spill folder), and
+:func:`flush` and the exit report say how many buffers that was, where they are and how to
+upload them later (:func:`seamless_core.stores.retry.retry_uploads`).
+
+A store confirms a put when it knows it holds an intact copy afterwards (``put`` returns
+True); a store that says it has a buffer already, or a put it does not confirm, is passed on
+to the listeners as a claim (``verified=False``), which the cache does not rely on.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._progress import ProgressBar
@@ -35,6 +45,7 @@ __all__ = [
     "flush",
     "pending_uploads",
     "request_upload",
+    "wait_for_upload",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,11 +62,24 @@ class UploadFailedWarning(RuntimeWarning):
 
 
 class FailedUpload(NamedTuple):
-    """A buffer that did not reach a store, and why."""
+    """A buffer that did not reach a store, and why; ``saved_in`` is where a copy was
+    saved instead (the spill folder's path), or ``None`` if no copy could be saved."""
 
     checksum: Checksum
     store: BufferStore
     error: BaseException
+    saved_in: str | None = None
+
+
+# rescue(checksum, buffer) -> where the buffer was saved, or None
+Rescue = Callable[[Checksum, Any], "str | None"]
+_rescue: Rescue | None = None
+
+
+def set_rescue(rescue: Rescue | None) -> None:
+    """Set the function that saves a buffer no upload target took (``None``: none)."""
+    global _rescue
+    _rescue = rescue
 
 
 def _content(buffer: Any) -> bytes:
@@ -82,13 +106,14 @@ class Uploader:
     # -- producer side ---------------------------------------------------------------------
 
     def request(self, checksum: Checksum, buffer: Any) -> bool:
-        """Queue ``buffer`` unless there is nowhere to upload it or it is queued already."""
+        """Queue ``buffer`` unless there is nowhere to upload it; False if there is not (a
+        buffer already queued counts as queued)."""
         if not registry.upload_targets():
             return False
         key = checksum.bytes()
         with self._cond:
             if key in self._pending:
-                return False
+                return True
             self._pending.add(key)
             self._queue.append((checksum, buffer))
             self._submitted += 1
@@ -117,55 +142,96 @@ class Uploader:
                     self._cond.wait()
                 batch = [self._queue.popleft() for _ in range(min(BATCH_SIZE, len(self._queue)))]
                 self._busy = len(batch)
+            keys = [checksum.bytes() for checksum, _ in batch]
             try:
                 self._upload(batch)
             except BaseException:  # the worker must survive anything, or flush() would hang
                 logger.exception("the background uploader failed on a batch")
             finally:
+                # Let go of the buffers before waiting for the next batch: this thread must
+                # not keep the last one alive (it may be large, and its owner done with it).
+                batch.clear()
+                del batch
                 with self._cond:
-                    for checksum, _ in batch:
-                        self._pending.discard(checksum.bytes())
+                    self._pending.difference_update(keys)
                     self._busy = 0
-                    self._finished += len(batch)
+                    self._finished += len(keys)
                     self._cond.notify_all()
 
     def _upload(self, batch: list[tuple[Checksum, Any]]) -> None:
+        failures: list[list[tuple[BufferStore, BaseException]]] = [[] for _ in batch]
+        taken = [False] * len(batch)  # some store confirmed an intact copy
         for store in registry.upload_targets():
-            suspension = self._suspension(store)
-            if suspension is not None:
-                for checksum, _ in batch:
-                    self._record(checksum, store, suspension)
+            self._upload_to(store, batch, failures, taken)
+        for (checksum, buffer), failed, safe in zip(batch, failures, taken):
+            if not failed:
                 continue
-            try:
-                present = store.has_batch([c for c, _ in batch], include_promises=False)
-            except Exception:  # the puts will find out what is wrong, with retries
-                present = [False] * len(batch)
-            for index, ((checksum, buffer), there) in enumerate(zip(batch, present)):
-                if there:
-                    _notify(checksum, store)
-                    continue
-                error, attempts = self._put(store, checksum, buffer)
-                if error is None:
-                    continue
-                if isinstance(error, (CorruptBufferError, TypeError)):  # this buffer's problem
-                    self._record(checksum, store, error)
-                    _warn(f"could not upload buffer {checksum} to {store!r}: {error}")
-                    continue
-                # The store's problem: down, broken, or refusing uploads (retries are spent,
-                # or would not help). Skip it for a while, and report this batch's remaining
-                # buffers for it as failed too.
-                self._suspended[store] = (time.monotonic() + SUSPEND_SECONDS, error)
-                rest = batch[index:]
-                for other, _ in rest:
-                    self._record(other, store, error)
-                tries = f" after {attempts} attempts" if attempts > 1 else ""
-                _warn(
-                    f"could not upload buffer {checksum} to {store!r}{tries}: {error}. "
-                    f"Uploads to it fail at once for the next {SUSPEND_SECONDS:g} s; "
-                    "seamless_core.stores.failed_uploads() lists the buffers that did not "
-                    "reach it."
-                )
-                break
+            saved = None if safe else self._save_elsewhere(checksum, buffer)
+            for store, error in failed:
+                self._record(checksum, store, error, saved)
+
+    def _upload_to(
+        self,
+        store: BufferStore,
+        batch: list[tuple[Checksum, Any]],
+        failures: list[list[tuple[BufferStore, BaseException]]],
+        taken: list[bool],
+    ) -> None:
+        suspension = self._suspension(store)
+        if suspension is not None:
+            for failed in failures:
+                failed.append((store, suspension))
+            return
+        present = self._claims(store, [c for c, _ in batch])
+        for index, ((checksum, buffer), there) in enumerate(zip(batch, present)):
+            if there:  # the store says so; nobody checked
+                _notify(checksum, store, verified=False)
+                continue
+            error, attempts, confirmed = self._put(store, checksum, buffer)
+            if error is None:
+                taken[index] = taken[index] or confirmed
+                continue
+            if isinstance(error, (CorruptBufferError, TypeError)):  # this buffer's problem
+                failures[index].append((store, error))
+                _warn(f"could not upload buffer {checksum} to {store!r}: {error}")
+                continue
+            # The store's problem: down, broken, or refusing uploads (retries are spent, or
+            # would not help). Skip it for a while, and count this batch's remaining
+            # buffers for it as failed too.
+            self._suspended[store] = (time.monotonic() + SUSPEND_SECONDS, error)
+            for failed in failures[index:]:
+                failed.append((store, error))
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            _warn(
+                f"could not upload buffer {checksum} to {store!r}{tries}: {error}. "
+                f"Uploads to it fail at once for the next {SUSPEND_SECONDS:g} s; "
+                "seamless_core.stores.failed_uploads() lists the buffers that did not "
+                "reach it."
+            )
+            return
+
+    @staticmethod
+    def _claims(store: BufferStore, checksums: list[Checksum]) -> list[bool]:
+        """Which buffers the store says it has, to spare their upload. A local store is not
+        asked: putting into it checks (and repairs) an existing copy, which is as cheap as
+        asking and gives a confirmed copy instead of a claim."""
+        if store.cost_profile == "read_buffer":
+            return [False] * len(checksums)
+        try:
+            return store.has_batch(checksums, include_promises=False)
+        except Exception:  # the puts will find out what is wrong, with retries
+            return [False] * len(checksums)
+
+    @staticmethod
+    def _save_elsewhere(checksum: Checksum, buffer: Any) -> str | None:
+        rescue = _rescue
+        if rescue is None:
+            return None
+        try:
+            return rescue(checksum, buffer)
+        except Exception:
+            logger.exception("could not save buffer %s that no store took", checksum)
+            return None
 
     def _suspension(self, store: BufferStore) -> BaseException | None:
         entry = self._suspended.get(store)
@@ -177,30 +243,48 @@ class Uploader:
             return None
         return error
 
-    def _put(self, store: BufferStore, checksum: Checksum, buffer: Any) -> tuple[Any, int]:
-        """Put with retries; returns ``(None, attempts)`` or ``(last error, attempts)``."""
+    def _put(
+        self, store: BufferStore, checksum: Checksum, buffer: Any
+    ) -> tuple[BaseException | None, int, bool]:
+        """Put with retries; returns ``(None, attempts, confirmed)`` or ``(last error,
+        attempts, False)``."""
         error: BaseException | None = None
         attempt = 0
         for attempt in range(1, RETRIES + 2):
             if attempt > 1:
                 time.sleep(BACKOFF * 2 ** (attempt - 2))
             try:
-                store.put(checksum, _content(buffer))
+                confirmed = store.put(checksum, _content(buffer)) is True
             except (StoreNotWritableError, CorruptBufferError, TypeError) as exc:
-                return exc, attempt  # retrying cannot help
+                return exc, attempt, False  # retrying cannot help
             except Exception as exc:
                 error = exc
                 logger.debug(
                     "upload of %s to %r failed (attempt %d): %s", checksum, store, attempt, exc
                 )
                 continue
-            _notify(checksum, store)
-            return None, attempt
-        return error, attempt
+            _notify(checksum, store, verified=confirmed)
+            return None, attempt, confirmed
+        return error, attempt, False
 
-    def _record(self, checksum: Checksum, store: BufferStore, error: BaseException) -> None:
+    def _record(
+        self, checksum: Checksum, store: BufferStore, error: BaseException, saved: str | None
+    ) -> None:
         with self._cond:
-            self._failed.append(FailedUpload(checksum, store, error))
+            self._failed.append(FailedUpload(checksum, store, error, saved))
+
+    def wait_for(self, checksum: Checksum, timeout: float | None = None) -> bool:
+        """Wait until the buffer is neither queued nor being uploaded; False if ``timeout``
+        seconds passed first."""
+        key = checksum.bytes()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while key in self._pending:
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    return False
+                self._cond.wait(wait)
+        return True
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -211,7 +295,15 @@ class Uploader:
             raise RuntimeError("flush() cannot be called from the uploader thread")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            start = self._finished
+            start, failed_before = self._finished, len(self._failed)
+        try:
+            return self._wait_all(start, deadline)
+        finally:
+            report = failure_report(self.failed()[failed_before:])
+            if report:
+                _warn(report)
+
+    def _wait_all(self, start: int, deadline: float | None) -> bool:
         with ProgressBar(None, "uploading buffers", "buffers") as progress:
             while True:
                 with self._cond:
@@ -237,9 +329,9 @@ class Uploader:
         self._suspended.clear()
 
 
-def _notify(checksum: Checksum, store: BufferStore) -> None:
+def _notify(checksum: Checksum, store: BufferStore, verified: bool) -> None:
     try:
-        registry.notify_stored(checksum, store)
+        registry.notify_stored(checksum, store, verified)
     except Exception:  # a listener's problem is not an upload failure
         logger.exception("store listener failed for %s", checksum)
 
@@ -259,15 +351,86 @@ def _register_exit_flush() -> None:
         _exit_flush_registered = True
 
 
+def failure_report(failures: list[FailedUpload], listings: dict[str, str] | None = None) -> str:
+    """What a user needs to know about ``failures``: how many buffers did not reach which
+    stores and why, where copies were saved, how to upload them later, and how many
+    buffers have no copy anywhere. Empty when there were no failures."""
+    if not failures:
+        return ""
+    buffers = {f.checksum for f in failures}
+    by_store: dict[str, set[Checksum]] = {}
+    last_error: dict[str, BaseException] = {}
+    saved: dict[str, set[Checksum]] = {}
+    for failure in failures:
+        name = repr(failure.store)
+        by_store.setdefault(name, set()).add(failure.checksum)
+        last_error[name] = failure.error
+        if failure.saved_in is not None:
+            saved.setdefault(failure.saved_in, set()).add(failure.checksum)
+    lines = [f"seamless-core: {len(buffers)} buffers could not be uploaded:"]
+    for name, checksums in by_store.items():
+        lines.append(f"  {len(checksums)} to {name} (last error: {last_error[name]})")
+    kept: set[Checksum] = set()
+    for folder, checksums in saved.items():
+        kept |= checksums
+        listing = (listings or {}).get(folder)
+        lines.append(f"  {len(checksums)} are saved in {folder}")
+        if listing is not None:
+            lines.append(
+                f"  their list is {listing}; to upload them once the store is back: "
+                f"python -m seamless_core.stores.retry {listing} [--to URL_OR_FOLDER ...]"
+            )
+        else:
+            lines.append(
+                "  seamless_core.stores.failed_uploads() lists them; to upload them once the "
+                "store is back: seamless_core.stores.retry.retry_uploads(checksums, folder)"
+            )
+    lost = buffers - kept
+    if lost:
+        lines.append(
+            f"  {len(lost)} have no other copy: keep this process running and retry, or "
+            "enable a spill folder (SEAMLESS_SPILL_FOLDER)"
+        )
+    return "\n".join(lines)
+
+
+def _write_listings(failures: list[FailedUpload]) -> dict[str, str]:
+    """At exit: beside the saved copies, a file listing their checksums, one per line."""
+    from .._atomic import write_atomic
+
+    by_folder: dict[str, set[str]] = {}
+    for failure in failures:
+        if failure.saved_in is not None:
+            by_folder.setdefault(failure.saved_in, set()).add(failure.checksum.hex())
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    listings = {}
+    for folder, hexes in by_folder.items():
+        path = os.path.join(folder, f"failed-uploads-{stamp}-{os.getpid()}.txt")
+        try:
+            write_atomic(path, "".join(h + "\n" for h in sorted(hexes)).encode())
+        except OSError as exc:
+            logger.warning("could not write %s: %s", path, exc)
+            continue
+        listings[folder] = path
+    return listings
+
+
 def _flush_at_exit() -> None:
     try:
-        _uploader.flush()
+        with warnings.catch_warnings():  # the report below says it all, once
+            warnings.simplefilter("ignore", UploadFailedWarning)
+            _uploader.flush()
     except KeyboardInterrupt:
         pending = _uploader.pending()
         if pending:
             os.write(
                 2, f"seamless-core: exiting with {pending} buffer uploads unfinished\n".encode()
             )
+    # Everything that failed in this process, not only during the exit flush: warnings
+    # shown earlier may have scrolled away, and this is the last chance to say it.
+    failures = _uploader.failed()
+    if failures:
+        os.write(2, (failure_report(failures, _write_listings(failures)) + "\n").encode())
 
 
 def _after_fork_in_child() -> None:
@@ -283,20 +446,16 @@ if hasattr(os, "register_at_fork"):
 # -- module API ----------------------------------------------------------------------------
 
 
-def _stores_configured() -> bool:
-    # Cheap, lock-free and without I/O: the buffer cache calls it under its lock.
-    return bool(registry._stores) or not registry._environment_read
+def request_upload(checksum: Checksum, buffer: Any) -> bool:
+    """Queue ``buffer`` (with its ``checksum``) for upload to the writable stores, unless it
+    is queued already. Returns at once: False if there is no writable store to upload to."""
+    return _uploader.request(checksum, buffer)
 
 
-def request_upload(checksum: Checksum, buffer: Any) -> None:
-    """Queue ``buffer`` (with its ``checksum``) for upload to the writable stores, unless
-    there are none or it is queued already. Returns at once."""
-    _uploader.request(checksum, buffer)
-
-
-# The buffer cache asks this before handing over a buffer: while no store is configured,
-# its entries wait (and are handed over at their next reference once one is).
-request_upload.gate = _stores_configured  # type: ignore[attr-defined]
+# The buffer cache asks this before handing over a buffer: while no writable store is
+# configured, its entries wait (and are handed over when one is added, or at their next
+# reference).
+request_upload.gate = registry.may_upload  # type: ignore[attr-defined]
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -309,6 +468,15 @@ def flush(timeout: float | None = None) -> bool:
 def failed_uploads(clear: bool = False) -> list[FailedUpload]:
     """The uploads that failed, oldest first; ``clear=True`` also forgets them."""
     return _uploader.failed(clear)
+
+
+def wait_for_upload(checksum: Checksum | str | bytes, timeout: float | None = None) -> bool:
+    """Wait until the buffer of ``checksum`` is no longer queued or being uploaded (at once
+    if it never was); False if ``timeout`` seconds passed first. Whether it reached the
+    stores: see :func:`failed_uploads`."""
+    if not isinstance(checksum, Checksum):
+        checksum = Checksum(checksum)
+    return _uploader.wait_for(checksum, timeout)
 
 
 def pending_uploads() -> int:
