@@ -34,8 +34,9 @@ $(DOCS_STAMP): $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
 	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
-	$(BIN)/python -m pytest --ignore=tests/browser
+	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/downstream
 	$(BIN)/python -m pytest tests/browser
+	SEAMLESS_DOWNSTREAM=1 timeout 900 $(BIN)/python -m pytest tests/downstream -q
 	$(BIN)/python -m pytest $(NBVAL) notebooks
 
 # Only the real-browser tests: JupyterLab in headless Chromium (installed when missing).
@@ -67,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info docs/_build
+	rm -rf $(VENV) build dist *.egg-info docs/_build .venv-downstream .venv-downstream-014 .downstream-sdists

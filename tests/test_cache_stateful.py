@@ -7,7 +7,6 @@ import math
 import shutil
 import tempfile
 
-import pytest
 from cache_helpers import DictStore, FakeClock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -153,8 +152,7 @@ class CacheMachine(RuleBasedStateMachine):
     @rule(i=index)
     def decref(self, i):
         if self.refs[i] == 0:
-            with pytest.raises(ValueError):
-                self.cache.decref(CHECKSUMS[i])
+            self.cache.decref(CHECKSUMS[i])  # logged, changes nothing
             return
         self.cache.decref(CHECKSUMS[i])
         self.refs[i] -= 1
