@@ -253,3 +253,14 @@ async def fingertip_async(checksum: Checksum | str | bytes) -> Buffer:
         if buffer is not None:
             return buffer
     raise _miss(checksum, [], ", and no fingertip provider could recompute it") from miss
+
+
+# As in seamless-core 0.1.4, fingertip recomputes from the transformations known to
+# seamless-transformer and to seamless-remote's databases; a no-op without those packages.
+def _register_downstream_provider() -> None:
+    from .stores.remote import fingertip_provider
+
+    register_fingertip_provider(fingertip_provider)
+
+
+_register_downstream_provider()

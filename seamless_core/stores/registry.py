@@ -20,6 +20,7 @@ from .base import BufferStore
 from .environment import stores_from_environment
 from .folder import BufferFolder
 from .hashserver import HashServer
+from .remote import configured_store
 
 StoreListener = Callable[[Checksum, BufferStore], None]
 
@@ -106,11 +107,19 @@ def remove(store: BufferStore | str | os.PathLike) -> None:
         _stores = kept
 
 
+def _configured_elsewhere() -> tuple[BufferStore, ...]:
+    # Stores that another package's configuration brings (seamless-remote's servers, see
+    # .remote): looked up at each use, so that they follow that configuration.
+    remote = configured_store()
+    return (remote,) if remote is not None else ()
+
+
 def list() -> builtins.list[BufferStore]:
-    """The registered stores, in the order ``resolve()`` tries them."""
+    """The registered stores, in the order ``resolve()`` tries them; then the store of
+    seamless-remote's servers while seamless-remote is configured (see :mod:`.remote`)."""
     if not _environment_read:
         _read_environment()
-    return [*_stores]
+    return [*_stores, *_configured_elsewhere()]
 
 
 def _spill_path() -> str | None:
@@ -125,7 +134,7 @@ def upload_targets() -> builtins.list[BufferStore]:
     folder never is one, even if it was registered: it holds what nothing else does."""
     if not _environment_read:
         _read_environment()
-    targets = [s for s in _stores if s.writable]
+    targets = [s for s in (*_stores, *_configured_elsewhere()) if s.writable]
     if targets:
         spill = _spill_path()
         if spill is not None:

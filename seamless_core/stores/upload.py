@@ -285,7 +285,11 @@ if hasattr(os, "register_at_fork"):
 
 def _stores_configured() -> bool:
     # Cheap, lock-free and without I/O: the buffer cache calls it under its lock.
-    return bool(registry._stores) or not registry._environment_read
+    return (
+        bool(registry._stores)
+        or not registry._environment_read
+        or registry._configured_elsewhere() != ()
+    )
 
 
 def request_upload(checksum: Checksum, buffer: Any) -> None:
