@@ -32,6 +32,12 @@ _LAZY = {
     "register_fingertip_provider": (".resolution", "register_fingertip_provider"),
     "stores": (".stores", None),
     "flush": (".stores.upload", "flush"),
+    "lifecycle": (".lifecycle", None),
+    "is_worker": (".lifecycle", "is_worker"),
+    "set_is_worker": (".lifecycle", "set_is_worker"),
+    "ensure_open": (".lifecycle", "ensure_open"),
+    "close": (".lifecycle", "close"),
+    "register_close_hook": (".lifecycle", "register_close_hook"),
     "dashboard": (".jupyter.dashboard", "dashboard"),
 }
 
@@ -77,10 +83,15 @@ __all__ = [
     "conversion_matrix",
     "conversion_steps",
     "convert",
+    "close",
     "dashboard",
+    "ensure_open",
     "flush",
     "get_buffer_cache",
+    "is_worker",
+    "register_close_hook",
     "register_fingertip_provider",
+    "set_is_worker",
     "stores",
     "__version__",
 ]

@@ -9,6 +9,9 @@ from ._atomic import write_atomic
 from ._errors import preview
 from .checksum import Checksum, sha256_digest
 
+# From this size on, get_checksum_async hashes in a worker thread.
+_ASYNC_HASH_THRESHOLD = 1 << 20
+
 if TYPE_CHECKING:
     from .cache.interest import TempRef
 
@@ -79,6 +82,30 @@ class Buffer:
         get_buffer_cache().register(self)
         return self._checksum
 
+    async def get_checksum_async(self) -> Checksum:
+        """Async twin of :meth:`get_checksum`; large buffers are hashed in a worker thread
+        (hashlib releases the GIL) so that the event loop keeps running."""
+        if self._checksum is None and len(self._content) >= _ASYNC_HASH_THRESHOLD:
+            import asyncio
+
+            digest = await asyncio.to_thread(sha256_digest, self._content)
+            if self._checksum is None:
+                self._checksum = Checksum(digest)
+        return self.get_checksum()
+
+    @classmethod
+    async def from_async(
+        cls,
+        value: Any,
+        celltype: str,
+        *,
+        use_cache: bool = True,
+        checksum: Checksum | str | bytes | None = None,
+    ) -> Buffer:
+        """Async twin of ``Buffer(value, celltype, checksum=...)``. ``use_cache`` is
+        accepted for compatibility: values are always serialized afresh."""
+        return cls(value, celltype, checksum=checksum)
+
     def get_value(self, celltype: str) -> Any:
         """Parse the content as ``celltype``."""
         from .celltypes import deserialize
@@ -136,11 +163,12 @@ class Buffer:
             scratch=scratch,
         )
 
-    async def write(self) -> None:
-        """Upload the buffer to every writable store."""
+    async def write(self) -> bool:
+        """Upload the buffer to every writable store. Returns whether any store took it
+        (False when no writable store is configured); a failing store raises."""
         from .stores import write_buffer
 
-        await write_buffer(self)
+        return await write_buffer(self) > 0
 
     # -- dunder ----------------------------------------------------------------------------
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ._atomic import write_atomic
-from ._errors import preview
+from ._errors import CacheMissError, preview
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -20,6 +21,24 @@ _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 def sha256_digest(content: bytes | bytearray | memoryview) -> bytes:
     """The raw 32-byte SHA-256 digest of ``content`` (hashlib releases the GIL on large inputs)."""
     return hashlib.sha256(content).digest()
+
+
+def _cache_or_none(create: bool = True) -> Any:
+    """The buffer cache for reference bookkeeping, or None when there is none to use.
+
+    References are dropped from ``__del__`` methods, also while the interpreter shuts
+    down, when importing no longer works ("sys.meta_path is None"): so an imported cache
+    module is taken from ``sys.modules``, and without one there is nothing to release.
+    """
+    module = sys.modules.get("seamless_core.cache")
+    if module is None:
+        if not create or sys.meta_path is None:
+            return None
+        try:
+            from . import cache as module
+        except ImportError:  # the interpreter is going away
+            return None
+    return module.get_buffer_cache()
 
 
 def _hex_to_bytes(text: str) -> bytes:
@@ -187,31 +206,40 @@ class Checksum:
         buffer = await resolve_async(self)
         return buffer if celltype is None else await buffer.get_value_async(celltype)
 
+    # fingertip goes through self.resolution / self.resolve, not the functions behind them:
+    # a Seamless worker replaces those two methods to fetch buffers from its parent.
+
     async def fingertip(self, celltype: str | None = None) -> Buffer | Any:
         """Like :meth:`resolution`, but on a miss ask the registered recomputation providers."""
-        from .resolution import fingertip_async
+        from .resolution import recompute_async
 
-        buffer = await fingertip_async(self)
+        try:
+            return await self.resolution(celltype)
+        except CacheMissError as miss:
+            buffer = await recompute_async(self, miss)
         return buffer if celltype is None else await buffer.get_value_async(celltype)
 
     def fingertip_sync(self, celltype: str | None = None) -> Buffer | Any:
         """Synchronous :meth:`fingertip`, usable inside a running event loop."""
-        from .resolution import fingertip_sync
+        from .resolution import recompute_sync
 
-        buffer = fingertip_sync(self)
+        try:
+            return self.resolve(celltype)
+        except CacheMissError as miss:
+            buffer = recompute_sync(self, miss)
         return buffer if celltype is None else buffer.get_value(celltype)
 
     def incref(self, *, scratch: bool = False) -> None:
         """Add a normal reference in the buffer cache, keeping the buffer in memory."""
-        from .cache import get_buffer_cache
-
-        get_buffer_cache().incref(self, scratch=scratch)
+        cache = _cache_or_none()
+        if cache is not None:
+            cache.incref(self, scratch=scratch)
 
     def decref(self) -> None:
         """Remove a normal reference added by :meth:`incref`."""
-        from .cache import get_buffer_cache
-
-        get_buffer_cache().decref(self)
+        cache = _cache_or_none(create=False)
+        if cache is not None:
+            cache.decref(self)
 
     def tempref(
         self,
@@ -219,11 +247,13 @@ class Checksum:
         fade_factor: float = 2.0,
         fade_interval: float = 2.0,
         scratch: bool = False,
-    ) -> TempRef:
-        """Add or refresh this checksum's decaying reference in the buffer cache."""
-        from .cache import get_buffer_cache
-
-        return get_buffer_cache().tempref(
+    ) -> TempRef | None:
+        """Add or refresh this checksum's decaying reference in the buffer cache (None when
+        there is no cache to hold it: in a worker, or while the interpreter shuts down)."""
+        cache = _cache_or_none()
+        if cache is None:
+            return None
+        return cache.tempref(
             self,
             interest=interest,
             fade_factor=fade_factor,

@@ -41,6 +41,8 @@ __all__ = [
     "TRIVIAL_CONTENTS",
     "fingertip_async",
     "fingertip_sync",
+    "recompute_async",
+    "recompute_sync",
     "register_fingertip_provider",
     "resolve_async",
     "resolve_sync",
@@ -130,8 +132,9 @@ def _miss(checksum: Checksum, errors: list[Exception], what: str = "") -> CacheM
     if errors:
         problems = f" ({len(errors)} failed: " + "; ".join(str(e) for e in errors) + ")"
     return CacheMissError(
+        checksum,
         f"no buffer for checksum {checksum.hex()}: not in memory, the spill folder or any "
-        f"of the {len(stores.list())} registered stores{what}{problems}"
+        f"of the {len(stores.list())} registered stores{what}{problems}",
     )
 
 
@@ -218,13 +221,10 @@ def _wait_for(awaitable: Awaitable) -> Any:
         return executor.submit(asyncio.run, _awaited(awaitable)).result()
 
 
-def fingertip_sync(checksum: Checksum | str | bytes) -> Buffer:
-    """:func:`resolve_sync`, then the fingertip providers in registration order."""
+def recompute_sync(checksum: Checksum | str | bytes, miss: CacheMissError | None = None) -> Buffer:
+    """Ask the fingertip providers, in registration order, for the buffer of ``checksum``;
+    ``CacheMissError`` (chained to ``miss``, the failed lookup) if none can recompute it."""
     checksum = _as_checksum(checksum)
-    try:
-        return resolve_sync(checksum)
-    except CacheMissError as exc:
-        miss = exc
     for provider in _providers:
         result = provider(checksum)
         if inspect.isawaitable(result):
@@ -235,13 +235,11 @@ def fingertip_sync(checksum: Checksum | str | bytes) -> Buffer:
     raise _miss(checksum, [], ", and no fingertip provider could recompute it") from miss
 
 
-async def fingertip_async(checksum: Checksum | str | bytes) -> Buffer:
-    """Async twin of :func:`fingertip_sync`; synchronous providers run in a worker thread."""
+async def recompute_async(
+    checksum: Checksum | str | bytes, miss: CacheMissError | None = None
+) -> Buffer:
+    """Async twin of :func:`recompute_sync`; synchronous providers run in a worker thread."""
     checksum = _as_checksum(checksum)
-    try:
-        return await resolve_async(checksum)
-    except CacheMissError as exc:
-        miss = exc
     for provider in _providers:
         if inspect.iscoroutinefunction(provider):
             result = await provider(checksum)
@@ -253,6 +251,24 @@ async def fingertip_async(checksum: Checksum | str | bytes) -> Buffer:
         if buffer is not None:
             return buffer
     raise _miss(checksum, [], ", and no fingertip provider could recompute it") from miss
+
+
+def fingertip_sync(checksum: Checksum | str | bytes) -> Buffer:
+    """:func:`resolve_sync`, then the fingertip providers in registration order."""
+    checksum = _as_checksum(checksum)
+    try:
+        return resolve_sync(checksum)
+    except CacheMissError as exc:
+        return recompute_sync(checksum, exc)
+
+
+async def fingertip_async(checksum: Checksum | str | bytes) -> Buffer:
+    """Async twin of :func:`fingertip_sync`."""
+    checksum = _as_checksum(checksum)
+    try:
+        return await resolve_async(checksum)
+    except CacheMissError as exc:
+        return await recompute_async(checksum, exc)
 
 
 # As in seamless-core 0.1.4, fingertip recomputes from the transformations known to

@@ -153,8 +153,7 @@ class CacheMachine(RuleBasedStateMachine):
     @rule(i=index)
     def decref(self, i):
         if self.refs[i] == 0:
-            with pytest.raises(ValueError):
-                self.cache.decref(CHECKSUMS[i])
+            self.cache.decref(CHECKSUMS[i])  # logged, changes nothing
             return
         self.cache.decref(CHECKSUMS[i])
         self.refs[i] -= 1

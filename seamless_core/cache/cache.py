@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -122,6 +122,20 @@ def _checksum_of(buffer: Any) -> Checksum:
         compute = getattr(buffer, "_computed_checksum", None)
         checksum = compute() if compute is not None else buffer.checksum
     return checksum
+
+
+def _matching_buffer(checksum: Any, buffer: Any) -> Any:
+    """``buffer``, after checking that it is the buffer of ``checksum`` (0.1.4's call shapes
+    pass both): a buffer filed under another checksum would serve wrong data."""
+    if buffer is None:
+        raise TypeError(f"no buffer given for checksum {Checksum(checksum).hex()}")
+    checksum = Checksum(checksum)
+    actual = _checksum_of(buffer)
+    if actual != checksum:
+        raise ValueError(
+            f"buffer has checksum {actual.hex()}, not the {checksum.hex()} it was given with"
+        )
+    return buffer
 
 
 _STAMP, _BUFFER, _SIZE, _REFS, _TEMPREF, _KEY = (
@@ -462,8 +476,15 @@ class BufferCache:
 
     # -- registration and lookup -----------------------------------------------------------
 
-    def register(self, buffer: Buffer) -> None:
-        """Make ``buffer`` findable by its checksum: weakly, or strongly if it has refs."""
+    def register(
+        self, buffer: Buffer | Checksum, legacy_buffer: Buffer | None = None, size: Any = None
+    ) -> None:
+        """Make ``buffer`` findable by its checksum: weakly, or strongly if it has refs.
+
+        Also in 0.1.4's shape ``register(checksum, buffer, size=None)`` (``size`` is
+        ignored: the cache measures the buffer itself)."""
+        if legacy_buffer is not None or isinstance(buffer, Checksum):
+            buffer = _matching_buffer(buffer, legacy_buffer)
         checksum = _checksum_of(buffer)
         self._housekeep_if_due()
         try:
@@ -524,9 +545,18 @@ class BufferCache:
 
     # -- normal refs -----------------------------------------------------------------------
 
-    def incref(self, checksum: Checksum | str | bytes, *, scratch: bool = False) -> None:
+    def incref(
+        self,
+        checksum: Checksum | str | bytes,
+        *,
+        buffer: Buffer | None = None,
+        scratch: bool = False,
+    ) -> None:
         """Add a normal reference: the buffer stays in memory (subject to eviction) until
-        the matching :meth:`decref`. The buffer need not be in memory yet."""
+        the matching :meth:`decref`. The buffer need not be in memory yet; ``buffer=``
+        gives it (as :meth:`incref_buffer`)."""
+        if buffer is not None:
+            return self.incref_buffer(_matching_buffer(checksum, buffer), scratch=scratch)
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
         self._housekeep_if_due()
@@ -557,14 +587,16 @@ class BufferCache:
             self._want_upload(entry)
 
     def decref(self, checksum: Checksum | str | bytes) -> None:
-        """Remove a normal reference; ``ValueError`` if there is none to remove."""
+        """Remove a normal reference. One without a matching :meth:`incref` changes
+        nothing and is logged as a warning (as in 0.1.4, where it passes silently)."""
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
         self._housekeep_if_due()
         with self._lock:
             entry = self._entries.get(checksum._digest)
             if entry is None or not entry.refs:
-                raise ValueError(f"decref of {checksum.hex()} without a matching incref")
+                logger.warning("decref of %s without a matching incref", checksum.hex())
+                return
             entry.refs -= 1
             if not entry.refs and entry.tempref is None:
                 released = self._lose_interest(entry)  # noqa: F841 - dropped after the lock
@@ -575,21 +607,25 @@ class BufferCache:
         self,
         checksum: Checksum | str | bytes,
         *,
+        buffer: Buffer | None = None,
         interest: float = 128.0,
         fade_factor: float = 2.0,
         fade_interval: float = 2.0,
         scratch: bool = False,
     ) -> TempRef:
-        """Add or refresh the checksum's decaying reference (one per checksum).
+        """Add or refresh the checksum's decaying reference (one per checksum); ``buffer=``
+        gives the buffer too (as :meth:`tempref_buffer`).
 
         Its interest is ``interest / fade_factor ** (elapsed / fade_interval)``; it is gone
         once that falls below 1/128. A refresh never lowers the interest: the tempref then
         starts at the larger of its current and the requested interest and fades at the
         slower of the two rates.
         """
+        if buffer is not None:
+            buffer = _matching_buffer(checksum, buffer)
         if type(checksum) is not Checksum:
             checksum = Checksum(checksum)
-        return self._tempref(checksum, None, interest, fade_factor, fade_interval, scratch)
+        return self._tempref(checksum, buffer, interest, fade_factor, fade_interval, scratch)
 
     def tempref_buffer(
         self,
@@ -850,6 +886,85 @@ class BufferCache:
         weakref.finalize(self, self._wake.set)  # so that the thread notices we are gone
         self._thread = start_evictor(self, self._wake)
 
+    # -- 0.1.4's API, for the Seamless ecosystem ---------------------------------------------
+    # Kept apart from the core above: these only read entries or go through its tier moves.
+
+    def is_scratch_ref(self, checksum: Checksum | str | bytes) -> bool:
+        """Whether ``checksum`` has interest (refs or a tempref) and every reference so far
+        was a scratch one (its buffer is then not uploaded)."""
+        entry = self._entries.get(Checksum(checksum)._digest)
+        return entry is not None and _has_interest(entry) and entry.scratch
+
+    def refresh_tempref(self, checksum: Checksum | str | bytes) -> None:
+        """Restart the checksum's tempref (if it has one) at its interest, as if just made."""
+        entry = self._entries.get(Checksum(checksum)._digest)
+        tempref = entry.tempref if entry is not None else None
+        if tempref is not None:
+            self._tempref(
+                entry.checksum,
+                None,
+                tempref.interest,
+                tempref.fade_factor,
+                tempref.fade_interval,
+                True,  # a refresh leaves the entry's scratch state as it is
+            )
+
+    def purge_scratch(self, checksum: Checksum | str | bytes | None = None) -> int:
+        """Forget buffers that only scratch temprefs keep: their tempref goes and the cache
+        stops finding them, even while someone still holds them. With ``checksum``, just
+        that one (also when nothing references it: then it is only forgotten). Never
+        touches entries with normal refs or a non-scratch reference. Returns how many
+        entries were forgotten."""
+        with self._lock:
+            if checksum is not None:
+                entry = self._entries.get(Checksum(checksum)._digest)
+                candidates = [] if entry is None else [entry]
+            else:
+                candidates = [e for e in self._entries.values() if e.tempref is not None]
+            released = []
+            purged = 0
+            for entry in candidates:
+                if entry.refs or not entry.scratch:
+                    continue
+                if entry.tempref is None and checksum is None:
+                    continue
+                released.append(self._forget(entry))
+                purged += 1
+        del released  # dropped after the lock, like every buffer the cache lets go of
+        return purged
+
+    def _forget(self, entry: _Entry) -> Any:
+        # Under the lock, for an entry without normal refs: no tempref, no tier, no entry.
+        held = None
+        if entry.tempref is not None:
+            entry.tempref = None
+            self._tempref_count -= 1
+            held = self._lose_interest(entry)
+        if self._entries.get(entry.key) is entry:
+            if entry.wref is not None and entry.buffer is None:
+                self._weak_bytes -= entry.size or 0
+                self._weak_count -= 1
+            entry.wref = entry.spare = None
+            del self._entries[entry.key]
+        return held
+
+    @property
+    def lock(self) -> Any:
+        """The cache's lock (0.1.4 exposed it; hold it only briefly, and call nothing of the
+        cache while holding it)."""
+        return self._lock
+
+    @property
+    def strong_cache(self) -> Mapping[Checksum, Any]:
+        """Read-only view: checksum -> buffer, for the buffers the cache holds strongly."""
+        return _TierView(self, strong=True)
+
+    @property
+    def weak_cache(self) -> Mapping[Checksum, Any]:
+        """Read-only view: checksum -> buffer, for the buffers findable only while someone
+        else holds them."""
+        return _TierView(self, strong=False)
+
     def close(self, timeout: float | None = 10.0) -> None:
         """Stop the background evictor, waiting up to ``timeout`` seconds for a pass in
         progress. The cache stays usable; only :meth:`run_eviction_once` evicts after."""
@@ -867,6 +982,42 @@ class BufferCache:
 
 
 # -- the process-wide cache ------------------------------------------------------------------
+
+
+class _TierView(Mapping):
+    """A live read-only mapping over one tier of a cache, taking no lock (so that it can
+    be used while holding :attr:`BufferCache.lock`): entries read at one moment."""
+
+    def __init__(self, cache: BufferCache, strong: bool) -> None:
+        self._cache = cache
+        self._strong = strong
+
+    def _buffer(self, entry: _Entry) -> Any:
+        if self._strong:
+            return entry.buffer
+        if entry.buffer is not None or entry.wref is None:
+            return None
+        return entry.wref()
+
+    def __getitem__(self, checksum: Any) -> Any:
+        try:
+            key = Checksum(checksum)._digest
+        except (TypeError, ValueError):
+            raise KeyError(checksum) from None
+        entry = self._cache._entries.get(key)
+        buffer = None if entry is None else self._buffer(entry)
+        if buffer is None:
+            raise KeyError(checksum)
+        return buffer
+
+    def __iter__(self) -> Iterator[Checksum]:
+        for entry in list(self._cache._entries.values()):
+            if self._buffer(entry) is not None:
+                yield entry.checksum
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
 
 _global_cache: BufferCache | None = None
 _global_lock = threading.Lock()

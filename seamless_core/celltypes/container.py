@@ -85,6 +85,12 @@ class _Walk:
         return storage, form, skeleton, arrays
 
 
+def value_form(value: Any) -> tuple[str, Any]:
+    """(storage, form) of a mixed value, as its container would describe it."""
+    storage, form, _skeleton, _arrays = _Walk().node(value)
+    return storage, form
+
+
 def write_container(value: Any) -> bytes:
     """The container bytes of a dict or list that holds arrays."""
     storage, form, skeleton, arrays = _Walk().node(value)

@@ -1,0 +1,1 @@
+"""0.1.4's ``seamless.util.mixed``, from seamless_core."""
