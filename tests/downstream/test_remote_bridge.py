@@ -167,7 +167,7 @@ nonce = sys.argv[2]
 
 # Buffer.write(): through the registry's upload targets
 explicit = Buffer(("written explicitly " + nonce).encode())
-asyncio.run(explicit.write())
+wrote = asyncio.run(explicit.write())
 
 # the background uploader, for a buffer that gets a (non-scratch) reference
 background = Buffer(("uploaded in the background " + nonce).encode())
@@ -181,6 +181,7 @@ second = remote[0].put(direct.get_checksum(), direct.content)
 report(
     checksums=[b.get_checksum().hex() for b in (explicit, background, direct)],
     contents=[b.content.decode() for b in (explicit, background, direct)],
+    wrote=wrote,
     flushed=flushed,
     failed=[str(f) for f in stores.failed_uploads()],
     first=first,
@@ -191,12 +192,20 @@ report(
 READER = """
 import seamless_remote.buffer_remote as buffer_remote
 from seamless_core.stores import HashServer
+from seamless_core.cache.cache import set_buffer_cache
+def forget():  # a fresh, empty buffer cache: the next resolution must use the store again
+    previous = set_buffer_cache(None)
+    if previous is not None:
+        previous.close()
 checksums = [Checksum(h) for h in sys.argv[2].split(",")]
 sync = [resolve_sync(c).content.decode() for c in checksums]
-get_buffer_cache().close()
+forget()
 async def main():
     return [(await resolve_async(c)).content.decode() for c in checksums]
 in_async = asyncio.run(main())
+forget()
+import seamless  # 0.1.4's API, as the released packages call it
+facade = [seamless.Checksum(c.hex()).resolve("bytes").decode() for c in checksums]
 # and from the server itself, not its folder (which a local hashserver is read from first)
 url = buffer_remote._read_server_clients[0].url
 over_http = [HashServer(url).get(c).decode() for c in checksums]
@@ -209,6 +218,7 @@ except CacheMissError as exc:
 report(
     sync=sync,
     in_async=in_async,
+    facade=facade,
     over_http=over_http,
     url=url,
     has=remote[0].has_batch(checksums + [unknown]),
@@ -223,11 +233,13 @@ def test_launched_servers_carry_buffers_between_processes(launched, python):
     env, workdir = launched
     nonce = f"{os.getpid()}-{time.time_ns()}"
     written = _run(python, env, CONFIG_INIT + WRITER, str(workdir), nonce)
+    assert written["wrote"] is True
     assert written["flushed"] is True and written["failed"] == []
     assert written["first"] is True and written["second"] is False
 
     read = _run(python, env, CONFIG_INIT + READER, str(workdir), ",".join(written["checksums"]))
     assert read["sync"] == read["in_async"] == read["over_http"] == written["contents"]
+    assert read["facade"] == written["contents"]
     assert read["url"].startswith("http://127.0.0.1:")
     assert read["has"] == [True, True, True, False]
     assert read["lengths"][:3] == [len(c) for c in written["contents"]]
