@@ -438,3 +438,54 @@ def test_the_store_follows_seamless_remote_configuration(extern, python):
     assert seen["before"] == seen["imported"] == []
     assert seen["activated"] == ["RemoteStore"]
     assert seen["in_worker"] == []
+
+
+DASK = """
+import os
+import seamless.config
+
+clients = {
+    kind: [{"url": url, "remote_url": url, "readonly": False}]
+    for kind, url in (("buffer", sys.argv[1]), ("database", sys.argv[2]))
+}
+seamless.config.set_remote_clients(clients)
+
+if __name__ == "__main__":
+    from distributed import Client, LocalCluster
+    from seamless_dask.client import SeamlessDaskClient
+    from seamless_dask.transformer_client import set_seamless_dask_client
+    from seamless.transformer import delayed
+    import seamless
+
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
+        host="127.0.0.1",
+    )
+    client = Client(cluster)
+    set_seamless_dask_client(
+        SeamlessDaskClient(client, worker_plugin_workers=1, remote_clients=clients,
+                           is_local_cluster=True)
+    )
+
+    @delayed
+    def where(a, nonce):
+        import os
+        return [os.getpid(), a * 7 + 1]
+
+    transformation = where(int(sys.argv[4]), sys.argv[4])
+    value = transformation.run()
+    set_seamless_dask_client(None)
+    client.close()
+    cluster.close()
+    report(value=value, exception=str(transformation.exception), pid=os.getpid())
+    seamless.close()
+"""
+
+
+def test_seamless_dask_local_cluster_transformation(extern, python):
+    env, buffer_url, database_url = extern
+    a = random.randrange(1000, 10**6)
+    ran = _run(python, env, DASK, buffer_url, database_url, "rw", str(a))
+    worker_pid, value = ran["value"]
+    assert value == a * 7 + 1, ran
+    assert worker_pid != ran["pid"]  # computed in a dask worker process, not here
