@@ -282,3 +282,14 @@ async def fingertip_async(checksum: Checksum | str | bytes) -> Buffer:
         return await resolve_async(checksum)
     except CacheMissError as exc:
         return await recompute_async(checksum, exc)
+
+
+# As in seamless-core 0.1.4, fingertip recomputes from the transformations known to
+# seamless-transformer and to seamless-remote's databases; a no-op without those packages.
+def _register_downstream_provider() -> None:
+    from .stores.remote import fingertip_provider
+
+    register_fingertip_provider(fingertip_provider)
+
+
+_register_downstream_provider()

@@ -20,6 +20,7 @@ from .base import BufferStore
 from .environment import stores_from_environment
 from .folder import BufferFolder
 from .hashserver import HashServer
+from .remote import configured_store
 
 # listener(checksum, store, verified): verified means the store is known to hold an
 # intact copy (a confirmed put); otherwise the store only says it has one.
@@ -121,11 +122,19 @@ def remove(store: BufferStore | str | os.PathLike) -> None:
         _changed(removed, added=False)
 
 
+def _configured_elsewhere() -> tuple[BufferStore, ...]:
+    # Stores that another package's configuration brings (seamless-remote's servers, see
+    # .remote): looked up at each use, so that they follow that configuration.
+    remote = configured_store()
+    return (remote,) if remote is not None else ()
+
+
 def list() -> builtins.list[BufferStore]:
-    """The registered stores, in the order ``resolve()`` tries them."""
+    """The registered stores, in the order ``resolve()`` tries them; then the store of
+    seamless-remote's servers while seamless-remote is configured (see :mod:`.remote`)."""
     if not _environment_read:
         _read_environment()
-    return [*_stores]
+    return [*_stores, *_configured_elsewhere()]
 
 
 def _spill_path() -> str | None:
@@ -140,7 +149,7 @@ def upload_targets() -> builtins.list[BufferStore]:
     folder never is one, even if it was registered: it holds what nothing else does."""
     if not _environment_read:
         _read_environment()
-    targets = [s for s in _stores if s.writable]
+    targets = [s for s in (*_stores, *_configured_elsewhere()) if s.writable]
     if targets:
         spill = _spill_path()
         if spill is not None:
@@ -152,7 +161,9 @@ def may_upload() -> bool:
     """Whether buffers could be uploaded now: a writable store is registered, or the
     environment has not been read yet (it may configure one). Cheap, lock-free and
     without I/O: the buffer cache asks it under its lock."""
-    return not _environment_read or any(s.writable for s in _stores)
+    if not _environment_read or any(s.writable for s in _stores):
+        return True
+    return any(s.writable for s in _configured_elsewhere())
 
 
 def add_store_listener(listener: StoreListener) -> None:
