@@ -38,7 +38,9 @@ def _warn(message: str) -> None:
 
 
 def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool) or type(value).__name__ == "bool" and hasattr(value, "dtype")
+    """A bool or a NumPy bool (without importing NumPy)."""
+    kind = type(value)
+    return kind is bool or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
 
 
 def _unwrap_array(value: Any) -> Any:
