@@ -156,7 +156,7 @@ def install(client: Any) -> bool:
     transport and the mounted proxy transports) so that the active deadline applies.
     Returns whether every pool could be reached (httpx keeps them in private attributes)."""
     wrappers = _wrappers()
-    transports = [client._transport, *client._mounts.values()]
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
     complete = True
     for transport in transports:
         if transport is None:
