@@ -10,7 +10,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # JupyterLab refuses to run as root unless told (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: test test-browser screenshots lab notebooks docs lint bench clean
+.PHONY: test test-downstream test-browser screenshots lab notebooks docs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,14 @@ test: $(STAMP)
 	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
 	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/downstream
 	$(BIN)/python -m pytest tests/browser
-	SEAMLESS_DOWNSTREAM=1 timeout 900 $(BIN)/python -m pytest tests/downstream -q
+	SEAMLESS_DOWNSTREAM=1 timeout 1200 $(BIN)/python -m pytest tests/downstream -q -k "not passes_what_passes"
 	$(BIN)/python -m pytest $(NBVAL) notebooks
+
+# The released Seamless packages on us, including seamless-transformer 0.6.1's whole test
+# suite against the tests that pass on 0.1.4 (tests/downstream/baseline-0.1.4.txt); slow
+# (15-40 minutes), so `make test` runs only the quick downstream checks.
+test-downstream: $(STAMP)
+	SEAMLESS_DOWNSTREAM=1 $(BIN)/python -m pytest tests/downstream -q
 
 # Only the real-browser tests: JupyterLab in headless Chromium (installed when missing).
 test-browser: $(STAMP)
@@ -68,4 +74,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info docs/_build .venv-downstream .venv-downstream-014 .downstream-sdists
+	rm -rf $(VENV) build dist *.egg-info docs/_build .venv-downstream .venv-downstream-014 .venv-downstream-remote .downstream-sdists

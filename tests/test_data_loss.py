@@ -225,3 +225,16 @@ def test_exit_with_the_hashserver_down_loses_nothing(tmp_path):
     assert "100 of 100 buffers uploaded" in retried.stdout
     back = BufferFolder(target)
     assert back.get(Checksum.of(b"result 42")) == b"result 42"
+
+
+def test_a_spill_path_with_a_nul_byte_turns_spilling_off_instead_of_breaking_eviction(
+    tmp_path, caplog
+):
+    cache = BufferCache(soft_cap=0, hard_cap=1 << 40, background=False, spill_folder="bad\0path")
+    buffer = Buffer(b"no way back")
+    cache.incref_buffer(buffer)
+    result = cache.run_eviction_once()  # must not raise
+    assert result.evicted == 0  # nowhere to spill, no other copy: it stays
+    assert cache.spill_folder is None and "spilling off" in caplog.text
+    assert cache.get(buffer.get_checksum()) is buffer
+    cache.close()

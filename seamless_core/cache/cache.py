@@ -287,7 +287,7 @@ class BufferCache:
             with self._spill_lock:
                 try:
                     spill.open()
-                except OSError as exc:
+                except (OSError, ValueError) as exc:  # ValueError: an impossible path
                     logger.warning(
                         "spill folder %s unusable, spilling off: %s", spill.path, str(exc)
                     )

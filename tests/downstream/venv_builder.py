@@ -1,6 +1,6 @@
 """The downstream venv: our package plus the released Seamless packages, without 0.1.4.
 
-Built once at ``<repo>/.venv-downstream`` (or ``$SEAMLESS_DOWNSTREAM_VENV``) and rebuilt
+Built once at ``<repo>/.venv-downstream-remote`` (or ``$SEAMLESS_DOWNSTREAM_VENV``) and rebuilt
 when the requirements below or ``pyproject.toml`` change. Our package is installed
 editable, so the venv runs the working tree's code. The released packages depend on the
 distribution ``seamless-core``, which ours satisfies: pip does not install 0.1.4, and
@@ -30,7 +30,7 @@ BUILD_TIMEOUT = 1200
 
 
 def venv_dir() -> Path:
-    return Path(os.environ.get(VENV_ENV) or REPO / ".venv-downstream")
+    return Path(os.environ.get(VENV_ENV) or REPO / ".venv-downstream-remote")
 
 
 def _fingerprint() -> str:
