@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -41,12 +42,18 @@ def test_wheel_installs_into_an_empty_venv_and_imports(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("seamless_core-*.whl")
     venv.create(tmp_path / "env", with_pip=True)
     python = tmp_path / "env" / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    # Only the wheel: a PYTHONPATH naming a source tree (its egg-info beside the package) would
+    # have pip take the package for installed, and install nothing.
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
+    subprocess.run(install, check=True, env=env)
     code = (
         "import seamless_core, seamless_core._speedups as c;"
         "print(seamless_core.Checksum.of(b'').hex(), callable(c.contains_nonfinite))"
     )
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert out.stdout.split() == [empty, "True"]  # the wheel carries the C speedups
     scripts = {p.name for p in (tmp_path / "env" / "bin").iterdir()}
