@@ -26,6 +26,7 @@ _LAZY = {
     "conversion_matrix": (".conversion", "conversion_matrix"),
     "conversion_steps": (".conversion", "conversion_steps"),
     "convert": (".conversion", "convert"),
+    "convert_checksum": (".conversion", "convert_checksum"),
     "get_buffer_cache": (".cache", "get_buffer_cache"),
     "BufferCache": (".cache", "BufferCache"),
     "TempRef": (".cache", "TempRef"),

@@ -5,7 +5,7 @@ matrix; ``convert(buffer_or_checksum, source, target)`` runs the steps and retur
 ``conversion_matrix()`` shows the whole matrix (as text, or as a colour-coded grid in Jupyter).
 """
 
-from .engine import SeamlessConversionError, convert
+from .engine import SeamlessConversionError, convert, convert_checksum
 from .matrix import (
     CATEGORIES,
     ConversionMatrix,
@@ -24,4 +24,5 @@ __all__ = [
     "conversion_steps",
     "conversion_via",
     "convert",
+    "convert_checksum",
 ]

@@ -395,4 +395,19 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
     return buffer
 
 
-__all__ = ["SeamlessConversionError", "convert"]
+def convert_checksum(checksum: Checksum | str | bytes, source: str, target: str) -> Checksum:
+    """The checksum of the conversion of ``checksum``'s buffer from ``source`` to ``target``.
+
+    Identity and trivial conversions keep the checksum and fetch nothing (the buffer need
+    not be anywhere); a forbidden one fails at once; every other conversion resolves the
+    buffer and runs :func:`convert`.
+    """
+    if not isinstance(checksum, Checksum):
+        checksum = Checksum(checksum)
+    steps = primitive_steps(normalize_celltype(source), normalize_celltype(target))
+    if all(category == "trivial" for _, _, category in steps):
+        return checksum
+    return convert(checksum, source, target).get_checksum()
+
+
+__all__ = ["SeamlessConversionError", "convert", "convert_checksum"]
