@@ -127,8 +127,12 @@ class Buffer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Buffer:
-        """Read a file's bytes into a Buffer."""
-        with open(path, "rb") as f:
+        """Read a file's bytes into a Buffer. Only regular files (symbolic links are
+        followed): a FIFO or a device raises ``ValueError`` instead of blocking or reading
+        without end."""
+        from ._compression import open_regular
+
+        with open_regular(path) as f:
             return cls(f.read())
 
     def save(self, path: str | os.PathLike) -> None:

@@ -166,8 +166,10 @@ class Checksum:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Checksum:
         """Read a ``.CHECKSUM`` file (the extension is added when missing)."""
+        from ._compression import open_regular
+
         path = cls._checksum_path(path)
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO must not block, nor a device be read
             head = f.read(200)
         try:
             text = head.decode("ascii").strip()

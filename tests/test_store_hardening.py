@@ -546,3 +546,19 @@ def test_killed_saves_leave_nothing_for_the_next_process(tmp_path):
     code = f"from seamless_core import Buffer\nBuffer(b'ok').save({str(tmp_path / 'ok')!r})\n"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
+
+
+def test_buffer_and_checksum_load_refuse_special_files(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        Buffer.load(fifo)  # would block forever on open()
+    link = tmp_path / "zeros"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        Buffer.load(link)
+    os.mkfifo(tmp_path / "pipe.CHECKSUM")
+    with pytest.raises(ValueError, match="not a regular file"):
+        Checksum.load(tmp_path / "pipe")
+    (tmp_path / "ok").write_bytes(b"fine")
+    assert Buffer.load(tmp_path / "ok").content == b"fine"
