@@ -85,8 +85,10 @@ def test_threads_with_a_running_evictor(tmp_path):
     ]
     for thread in threads:
         thread.start()
-    # Keep the workers going until the evictor has committed a few passes among them.
-    deadline = time.monotonic() + 30
+    # Keep the workers going until the evictor has committed a few passes among them. The
+    # bound is generous: the first passes spill (fsync'ed writes), which can take seconds
+    # each while other processes load the disk; a healthy run ends the loop in about 1 s.
+    deadline = time.monotonic() + 180
     while cache.stats()["evictions"] < 20 and time.monotonic() < deadline and not errors:
         time.sleep(0.01)
     stop.set()
