@@ -52,6 +52,26 @@ settings.register_profile("explore", deadline=None, suppress_health_check=[Healt
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
+@pytest.fixture
+def clock():
+    """A fake monotonic clock that moves only when told to (``clock.advance(seconds)``)."""
+    from cache_helpers import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def cache(tmp_path, clock):
+    """A process-wide buffer cache on ``clock``, without a background evictor, spilling into
+    the test's own folder. Modules that need another cache define their own ``cache``."""
+    from seamless_core.cache import BufferCache, set_buffer_cache
+
+    cache = BufferCache(clock=clock, background=False, spill_folder=tmp_path / "spill")
+    set_buffer_cache(cache)
+    yield cache
+    cache.close()
+
+
 # Stores configured in the developer's environment must not leak into the tests (those that
 # test the variables set them themselves).
 for _variable in ("SEAMLESS_BUFFER_FOLDERS", "SEAMLESS_HASHSERVER_URLS"):

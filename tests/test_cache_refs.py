@@ -7,7 +7,6 @@ import math
 import os
 
 import pytest
-from cache_helpers import FakeClock
 
 from seamless_core import Buffer, Checksum
 from seamless_core.cache import (
@@ -19,18 +18,7 @@ from seamless_core.cache import (
     set_buffer_cache,
 )
 
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def cache(tmp_path, clock):
-    cache = BufferCache(clock=clock, background=False, spill_folder=tmp_path / "spill")
-    set_buffer_cache(cache)
-    yield cache
-    cache.close()
+# ``clock`` and ``cache``: the shared fixtures of tests/conftest.py.
 
 
 def make(content: bytes) -> tuple[Buffer, Checksum]:

@@ -191,6 +191,12 @@ for i in range(100):
 """
 
 
+def _python(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_exit_with_the_hashserver_down_loses_nothing(tmp_path):
     import socket
 
@@ -199,13 +205,7 @@ def test_exit_with_the_hashserver_down_loses_nothing(tmp_path):
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     spill = tmp_path / "spill"
     env = {**os.environ, "SEAMLESS_SPILL_FOLDER": str(spill)}
-    done = subprocess.run(
-        [sys.executable, "-c", _EXIT_SCRIPT, dead],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _python(env, "-c", _EXIT_SCRIPT, dead)
     assert done.returncode == 0, done.stderr
     assert "100 buffers could not be uploaded" in done.stderr
     assert f"100 are saved in {spill}" in done.stderr
@@ -214,12 +214,8 @@ def test_exit_with_the_hashserver_down_loses_nothing(tmp_path):
     assert len(listings[0].read_text().split()) == 100
     # Once a store is back, one command uploads them all.
     target = tmp_path / "back"
-    retried = subprocess.run(
-        [sys.executable, "-m", "seamless_core.stores.retry", str(listings[0]), "--to", str(target)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    retried = _python(
+        env, "-m", "seamless_core.stores.retry", str(listings[0]), "--to", str(target)
     )
     assert retried.returncode == 0, retried.stderr
     assert "100 of 100 buffers uploaded" in retried.stdout

@@ -12,23 +12,10 @@ from contextlib import redirect_stderr
 
 import numpy as np
 import pytest
-from cache_helpers import FakeClock
 
 from seamless_core import Buffer, CacheMissError, Checksum, legacy, stores
-from seamless_core.cache import BufferCache, set_buffer_cache
 
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def cache(tmp_path, clock):
-    cache = BufferCache(clock=clock, background=False, spill_folder=tmp_path / "spill")
-    set_buffer_cache(cache)
-    yield cache
-    cache.close()
+# ``clock`` and ``cache``: the shared fixtures of tests/conftest.py.
 
 
 def made(content: bytes) -> tuple[Buffer, Checksum]:

@@ -86,7 +86,8 @@ def load_yaml(text: str, *, bounded: bool = True) -> Any:
     """
     import yaml
 
-    value = yaml.load(text, Loader=safe_loader())  # noqa: S506 - a safe loader, always
+    # safe: safe_loader() is CSafeLoader or SafeLoader, never a loader that builds objects
+    value = yaml.load(text, Loader=safe_loader())  # noqa: S506
     if not bounded:
         return value
     limit = max(EXPANSION_FLOOR, EXPANSION_FACTOR * len(text))
