@@ -55,7 +55,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 @pytest.fixture
 def clock():
     """A fake monotonic clock that moves only when told to (``clock.advance(seconds)``)."""
-    from cache_helpers import FakeClock
+    from helpers.cache import FakeClock
 
     return FakeClock()
 
@@ -180,3 +180,25 @@ def hashserver_factory(tmp_path_factory):
 def hashserver(hashserver_factory):
     """One writable hashserver shared by the session's tests."""
     return hashserver_factory()
+
+
+# -- a fresh interpreter ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_python():
+    """``run(code, env=None, timeout=120, check=True)`` runs ``code`` in a new interpreter
+    (this venv's) and returns the completed process, its output captured as text. ``env``
+    replaces the environment (default: this one, which has the test's own spill folder);
+    with ``check`` a non-zero exit fails the test and shows the child's stderr."""
+    import subprocess
+
+    def run(code: str, env: dict | None = None, timeout: float = 120, check: bool = True):
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and done.returncode != 0:
+            pytest.fail(f"child exited with {done.returncode}:\n{done.stderr[-3000:]}")
+        return done
+
+    return run

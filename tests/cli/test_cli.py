@@ -26,7 +26,7 @@ from seamless_core.files import (
     index_buffer,
 )
 
-DATA = Path(__file__).parent / "data" / "cli"
+DATA = Path(__file__).resolve().parent.parent / "data" / "cli"
 sys.path.insert(0, str(DATA))
 from make_tree import contents, make_tree  # noqa: E402
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from cache_helpers import DictStore, FakeClock
+from helpers.cache import DictStore, FakeClock
 
 from seamless_core import Buffer, CacheMissError, Checksum, stores
 from seamless_core.cache import BufferCache, CostModel, set_buffer_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -14,17 +13,16 @@ from seamless_core import Buffer, Checksum, lifecycle
 from seamless_core.cache import BufferCache, WorkerBufferCache, get_buffer_cache
 
 
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter; its stdout and stderr are returned."""
-    environment = {**os.environ, **env}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        check=False,
-    )
+@pytest.fixture
+def run_python(fresh_python):
+    """``run_python(code, **env)``: ``code`` (dedented) in a fresh interpreter, with ``env``
+    added to this environment; the completed process, exit status unchecked."""
+
+    def run(code: str, **env: str) -> subprocess.CompletedProcess:
+        environment = {**os.environ, **env}
+        return fresh_python(textwrap.dedent(code), env=environment, check=False)
+
+    return run
 
 
 @pytest.fixture
@@ -57,7 +55,7 @@ def test_the_process_cache_is_back_after_worker_mode(worker_mode):
     assert get_buffer_cache().get(buffer.checksum) is buffer
 
 
-def test_close_runs_hooks_once_then_refuses_work(tmp_path):
+def test_close_runs_hooks_once_then_refuses_work(run_python, tmp_path):
     result = run_python(
         """
         from seamless_core import lifecycle
@@ -86,7 +84,7 @@ def test_register_close_hook_refuses_non_callables():
 
 
 @pytest.mark.parametrize(("mark_required", "expected"), [(True, "hook ran"), (False, "")])
-def test_close_runs_at_exit_only_when_required(mark_required, expected):
+def test_close_runs_at_exit_only_when_required(run_python, mark_required, expected):
     result = run_python(
         f"""
         from seamless_core import lifecycle
@@ -98,7 +96,7 @@ def test_close_runs_at_exit_only_when_required(mark_required, expected):
     assert result.stdout.strip() == expected
 
 
-def test_close_does_nothing_in_a_worker():
+def test_close_does_nothing_in_a_worker(run_python):
     result = run_python(
         """
         from seamless_core import lifecycle
@@ -113,7 +111,7 @@ def test_close_does_nothing_in_a_worker():
     assert result.stdout == ""
 
 
-def test_close_flushes_pending_uploads(tmp_path):
+def test_close_flushes_pending_uploads(run_python, tmp_path):
     folder = tmp_path / "store"
     result = run_python(
         f"""
@@ -132,7 +130,7 @@ def test_close_flushes_pending_uploads(tmp_path):
     assert checksum in stored
 
 
-def test_references_dropped_during_interpreter_shutdown_are_safe():
+def test_references_dropped_during_interpreter_shutdown_are_safe(run_python):
     # __del__ methods run at shutdown, when imports fail ("sys.meta_path is None"); a
     # Checksum must not import its cache lazily then.
     result = run_python(

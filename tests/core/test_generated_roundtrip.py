@@ -1,11 +1,11 @@
-"""Seeded awkward values (tests/value_gen.py) round-trip through every celltype that takes them."""
+"""Seeded awkward values (tests/helpers/value_gen.py) round-trip through every celltype that takes them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import value_gen
-from compat import same_value
+from helpers import value_gen
+from helpers.vectors import same_value
 
 from seamless_core import Buffer
 

@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from compat import canonical, evaluate, load_vectors, same_value
+from helpers.vectors import canonical, evaluate, load_vectors, same_value
 
 from seamless_core import Buffer, Checksum
 

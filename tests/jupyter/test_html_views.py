@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
 from html.parser import HTMLParser
 
@@ -129,14 +128,14 @@ def test_checksum_view(cache):
     assert "1 ref" in page.text["sc-wrap"]
 
 
-def test_checksum_view_loads_neither_numpy_nor_the_cache():
+def test_checksum_view_loads_neither_numpy_nor_the_cache(fresh_python):
     code = (
         "import sys; from seamless_core import Checksum;"
         "html = Checksum.of(b'')._repr_html_();"
         "assert 'not cached' in html;"
         "print(sorted(m for m in ('numpy', 'seamless_core.cache', 'IPython') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = fresh_python(code)
     assert out.stdout.strip() == "[]"
 
 

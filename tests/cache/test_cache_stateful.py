@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from cache_helpers import DictStore, FakeClock
+from helpers.cache import DictStore, FakeClock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (

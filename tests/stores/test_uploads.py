@@ -7,7 +7,7 @@ import os
 import threading
 
 import pytest
-from cache_helpers import DictStore
+from helpers.cache import DictStore
 
 import seamless_core
 from seamless_core import Buffer, Checksum, stores

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-_HERE = Path(__file__).parent
+_TESTS = Path(__file__).resolve().parent.parent
 _CANDIDATES = [
     os.environ.get("SEAMLESS_COMPAT_VECTORS"),
-    _HERE.parent.parent / "shared" / "compat" / "vectors.json",
-    _HERE / "data" / "compat_vectors.json",
+    _TESTS.parent.parent / "shared" / "compat" / "vectors.json",
+    _TESTS / "data" / "compat_vectors.json",
 ]
 
 

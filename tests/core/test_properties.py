@@ -7,7 +7,7 @@ import json
 import numpy as np
 import orjson
 import pytest
-from compat import same_value
+from helpers.vectors import same_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -70,14 +68,14 @@ def usage_error(call, *args):
 # -- the extension ---------------------------------------------------------------------------
 
 
-def test_import_seamless_core_does_not_import_ipython():
+def test_import_seamless_core_does_not_import_ipython(fresh_python):
     code = (
         "import sys, seamless_core; "
         "assert callable(seamless_core.load_ipython_extension); "
         "assert callable(seamless_core.unload_ipython_extension); "
         "print('IPython' in sys.modules, 'seamless_core.jupyter.magics' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = fresh_python(code)
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 import yaml
-from compat import load_vectors
+from helpers.vectors import load_vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -223,7 +223,7 @@ def test_trickling_server_is_given_up_on_at_the_deadline(fake_server, behaviour)
     assert time.monotonic() - started < 30
 
 
-def test_exit_against_a_trickling_server_is_bounded(fake_server, tmp_path):
+def test_exit_against_a_trickling_server_is_bounded(fresh_python, fake_server, tmp_path):
     server = fake_server(trickle)
     code = (
         "from seamless_core import Buffer, stores\n"
@@ -234,7 +234,7 @@ def test_exit_against_a_trickling_server_is_bounded(fake_server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAMLESS_")}
     env["SEAMLESS_SPILL_FOLDER"] = str(tmp_path / "spill")
     # Without deadlines this never ends (the timeout below would fire).
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120)
+    done = fresh_python(code, env=env, timeout=120, check=False)
     assert done.returncode in (0, 1), done.stderr
 
 
@@ -528,7 +528,7 @@ def test_old_temp_files_are_swept_by_save(tmp_path):
     assert _atomic.sweep_temp_files(tmp_path) == 1
 
 
-def test_killed_saves_leave_nothing_for_the_next_process(tmp_path):
+def test_killed_saves_leave_nothing_for_the_next_process(fresh_python, tmp_path):
     # A kill between staging and renaming, in a child process, leaves its temp file...
     code = (
         "import os, sys\n"
@@ -536,7 +536,7 @@ def test_killed_saves_leave_nothing_for_the_next_process(tmp_path):
         "os.replace = lambda *a: os._exit(9)\n"
         f"Buffer(bytes(100000)).save({str(tmp_path / 'big')!r})\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    done = fresh_python(code, timeout=60, check=False)
     assert done.returncode == 9, done.stderr
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(_atomic.TEMP_PREFIX)]
     assert len(leftovers) == 1
@@ -544,7 +544,7 @@ def test_killed_saves_leave_nothing_for_the_next_process(tmp_path):
     os.utime(leftovers[0], (hour_ago, hour_ago))
     # ... which the next process's first save into that directory removes.
     code = f"from seamless_core import Buffer\nBuffer(b'ok').save({str(tmp_path / 'ok')!r})\n"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    fresh_python(code, timeout=60)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from cache_helpers import DictStore
+from helpers.cache import DictStore
 
 from seamless_core import stores
 from seamless_core.stores import BufferFolder, HashServer

@@ -8,8 +8,6 @@ seamless-config 0.3.2 and seamless-dask 0.4 (see docs/compatibility.md).
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 
 import pytest
 
@@ -103,7 +101,7 @@ def test_close_state_is_readable_as_module_attributes() -> None:
         seamless.no_such_name  # noqa: B018
 
 
-def test_bridges_are_empty_without_the_downstream_packages() -> None:
+def test_bridges_are_empty_without_the_downstream_packages(fresh_python) -> None:
     # In this venv neither seamless-config nor seamless-transformer is installed: the
     # bridges import, and offer nothing (as 0.1.4's do).
     code = (
@@ -113,13 +111,13 @@ def test_bridges_are_empty_without_the_downstream_packages() -> None:
     )
     if importlib.util.find_spec("seamless_transformer") is not None:
         pytest.skip("seamless-transformer is installed here")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    fresh_python(code)
 
 
-def test_import_seamless_stays_light() -> None:
+def test_import_seamless_stays_light(fresh_python) -> None:
     code = (
         "import sys, seamless\n"
         "heavy = {'numpy', 'asyncio', 'IPython'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    fresh_python(code)

@@ -6,7 +6,7 @@ import asyncio
 import gc
 
 import pytest
-from cache_helpers import DictStore
+from helpers.cache import DictStore
 
 from seamless_core import Buffer, CacheMissError, Checksum, stores
 from seamless_core.cache import get_buffer_cache

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import math
 import os
-import subprocess
 import sys
 import threading
 
@@ -30,13 +29,13 @@ def test_the_development_install_builds_the_speedups():
     assert _native.read_files is not None or os.name == "nt"
 
 
-def test_no_speedups_switch_gives_the_python_versions():
+def test_no_speedups_switch_gives_the_python_versions(fresh_python):
     code = (
         "import seamless_core._native as n;"
         "print(n.SPEEDUPS, n.contains_nonfinite is n.contains_nonfinite_python, n.read_files)"
     )
     env = {**os.environ, "SEAMLESS_NO_SPEEDUPS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = fresh_python(code, env=env, check=False)
     assert out.stdout.split() == ["False", "True", "None"]
 
 

@@ -13,18 +13,18 @@ import pytest
 HEAVY = ["IPython", "ipywidgets", "httpx", "numpy", "yaml", "zstandard"]
 
 
-def test_import_does_not_pull_in_heavy_modules():
+def test_import_does_not_pull_in_heavy_modules(fresh_python):
     code = (
         "import sys, json, seamless_core;"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = fresh_python(code)
     assert json.loads(out.stdout) == []
 
 
 @pytest.mark.slow
 def test_wheel_installs_into_an_empty_venv_and_imports(tmp_path):
-    root = __import__("pathlib").Path(__file__).parent.parent
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent.parent
     subprocess.run(
         [
             sys.executable,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -15,7 +13,7 @@ from html import escape
 from html.parser import HTMLParser
 
 import pytest
-from cache_helpers import FakeClock
+from helpers.cache import FakeClock
 
 pytest.importorskip("ipywidgets")
 
@@ -682,7 +680,7 @@ def test_hundred_dashboards_leave_nothing_behind(cache):
     assert live_dashboards() == []
 
 
-def test_unloading_the_extension_closes_dashboards(tmp_path):
+def test_unloading_the_extension_closes_dashboards(fresh_python, tmp_path):
     """``%unload_ext seamless_core`` closes every dashboard and ends its refresh task (in a
     separate process: IPython's test shell is a one-per-process singleton)."""
     if not hasattr(seamless_core, "unload_ipython_extension"):
@@ -712,9 +710,7 @@ def test_unloading_the_extension_closes_dashboards(tmp_path):
         asyncio.run(scenario())
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
+    result = fresh_python(script, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
 

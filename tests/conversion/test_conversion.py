@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from compat import load_vectors
+from helpers.vectors import load_vectors
 
 from seamless_core import Buffer, CacheMissError, Checksum
 from seamless_core.celltypes import CELLTYPES, deserialize, serialize
@@ -572,10 +569,10 @@ def test_convert_accepts_bytes_and_refuses_other_types():
         convert("42", "plain", "int")
 
 
-def test_import_is_cheap():
+def test_import_is_cheap(fresh_python):
     code = (
         "import sys, seamless_core.conversion as c; c.conversion_steps('text', 'binary');"
         "print(sorted(m for m in ('numpy', 'yaml', 'IPython') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = fresh_python(code)
     assert out.stdout.strip() == "[]"

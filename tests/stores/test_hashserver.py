@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -170,14 +168,14 @@ def test_repr_and_url_normalisation():
     )
 
 
-def test_importing_seamless_core_does_not_import_httpx():
+def test_importing_seamless_core_does_not_import_httpx(fresh_python):
     code = (
         "import sys, seamless_core\n"
         "from seamless_core import stores\n"
         "stores.HashServer('http://127.0.0.1:1')\n"
         "assert 'httpx' not in sys.modules, 'httpx imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    fresh_python(code)
 
 
 # -- through the library ---------------------------------------------------------------------
@@ -205,7 +203,9 @@ def test_write_and_resolve_through_the_store_list(hashserver):
     assert asyncio.run(Checksum.of(later).resolution("bytes")) == later
 
 
-def test_resolve_in_a_fresh_process_configured_by_the_environment(hashserver, tmp_path):
+def test_resolve_in_a_fresh_process_configured_by_the_environment(
+    fresh_python, hashserver, tmp_path
+):
     content = unique("from another process")
     checksum = Checksum.of(content)
     HashServer(hashserver.url).put(checksum, content)
@@ -224,9 +224,7 @@ def test_resolve_in_a_fresh_process_configured_by_the_environment(hashserver, tm
     }
     env["SEAMLESS_HASHSERVER_URLS"] = hashserver.url
     env["SEAMLESS_SPILL_FOLDER"] = "off"
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
-    )
+    done = fresh_python(code, env=env, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == content.decode()
     uploaded = Checksum.of(incref_content)
@@ -336,7 +334,7 @@ def test_corrupt_compressed_file_is_refused_by_the_client(server, hashserver):
     assert server.get(Checksum.of(good)) == good
 
 
-def test_exit_flushes_uploads_whatever_started_first(hashserver):
+def test_exit_flushes_uploads_whatever_started_first(fresh_python, hashserver):
     # The uploader may start before or after the store's connection pool is created; the
     # flush at exit must find the pool open either way.
     tag = unique("uploaded at exit")
@@ -351,7 +349,7 @@ def test_exit_flushes_uploads_whatever_started_first(hashserver):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAMLESS_")}
     env["SEAMLESS_SPILL_FOLDER"] = "off"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
+    done = fresh_python(code, env=env, timeout=300, check=False)
     assert done.returncode == 0 and not done.stderr, done.stderr
     client = HashServer(hashserver.url)
     expected = [Checksum.of(tag + b"%d" % i + bytes(20000)) for i in range(200)]
