@@ -69,14 +69,17 @@ class Buffer:
             raise AttributeError("checksum not computed yet: call Buffer.get_checksum()")
         return self._checksum
 
-    def _computed_checksum(self) -> Checksum:
+    def compute_checksum(self) -> Checksum:
+        """The checksum of the content, hashed once and then remembered by this buffer. Nothing
+        else happens: unlike :meth:`get_checksum`, the buffer is not registered in the cache."""
         if self._checksum is None:
             self._checksum = Checksum(sha256_digest(self._content))
         return self._checksum
 
     def get_checksum(self) -> Checksum:
-        """Compute the checksum (once) and register the buffer in the weak cache."""
-        self._computed_checksum()
+        """:meth:`compute_checksum`, then register the buffer in the weak cache (so that the
+        checksum resolves while the buffer is alive)."""
+        self.compute_checksum()
         from .cache import get_buffer_cache
 
         get_buffer_cache().register(self)
@@ -195,7 +198,7 @@ class Buffer:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._computed_checksum())
+        return hash(self.compute_checksum())
 
     def __bytes__(self) -> bytes:
         return self._content

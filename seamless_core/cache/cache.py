@@ -124,7 +124,7 @@ def _checksum_of(buffer: Any) -> Checksum:
     # computes. Other objects must carry a ``checksum`` attribute.
     checksum = getattr(buffer, "_checksum", None)
     if checksum is None:
-        compute = getattr(buffer, "_computed_checksum", None)
+        compute = getattr(buffer, "compute_checksum", None)
         checksum = compute() if compute is not None else buffer.checksum
     return checksum
 

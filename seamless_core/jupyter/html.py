@@ -425,7 +425,7 @@ def _describe_container(content: bytes) -> dict[str, Any] | None:
 def buffer_snapshot(buffer: Any) -> dict[str, Any]:
     """The data a buffer view shows. Computes the checksum if needed (without registering
     the buffer in the cache)."""
-    checksum = buffer._computed_checksum()
+    checksum = buffer.compute_checksum()
     content = buffer.content
     return {
         "checksum": checksum.hex(),

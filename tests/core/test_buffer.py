@@ -81,3 +81,13 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         Buffer(b"x" * 1000).save(target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compute_checksum_has_no_side_effects(cache):
+    buffer = Buffer(b"computed, not registered")
+    checksum = buffer.compute_checksum()
+    assert checksum == hashlib.sha256(b"computed, not registered").hexdigest()
+    assert buffer.compute_checksum() is checksum  # hashed once
+    assert cache.get(checksum) is None  # not in the cache: get_checksum() registers
+    assert buffer.get_checksum() == checksum
+    assert cache.get(checksum) is buffer
