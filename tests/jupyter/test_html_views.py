@@ -151,7 +151,7 @@ def test_buffer_view_of_json(cache):
     page = _buffer_page(buffer)
     assert page.text["sc-kind"] == "json"
     wrap = page.text["sc-wrap"]
-    assert buffer._computed_checksum().hex() in wrap
+    assert buffer.compute_checksum().hex() in wrap
     assert f"{len(buffer)} bytes" in wrap
     assert "JSON object, 2 keys" in wrap
     assert '"temperature": [' in page.text["sc-preview"]
@@ -264,7 +264,7 @@ def test_buffer_view_shows_the_cache_state(cache):
 def test_buffer_view_does_not_register_the_buffer(cache):
     buffer = Buffer(b"unregistered")
     buffer._repr_html_()
-    assert buffer._computed_checksum() not in cache
+    assert buffer.compute_checksum() not in cache
     assert len(cache) == 0
 
 
@@ -274,7 +274,7 @@ def test_buffer_text_fallback_says_it_all(cache):
     text = page.text["sc-text-fallback"]
     assert text.splitlines()[:3] == [
         f"Buffer: {len(buffer)} bytes, JSON object, 1 key",
-        f"checksum: {buffer._computed_checksum().hex()}",
+        f"checksum: {buffer.compute_checksum().hex()}",
         "cache: not cached",
     ]
     assert '"k": "v"' in text
