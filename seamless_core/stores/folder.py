@@ -100,13 +100,25 @@ class BufferFolder(BufferStore):
         self.max_decompressed = int(max_decompressed)
         self._layout: str | None = None
         if self.writable:
-            os.makedirs(self.path, exist_ok=True)
-            if self._is_empty():
-                write_atomic(os.path.join(self.path, PREFIX_SENTINEL), b"")
+            self._create()
             self.sweep_temp_files(older_than=sweep_age)
+
+    def _create(self) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        if self._is_empty():
+            write_atomic(os.path.join(self.path, PREFIX_SENTINEL), b"")
 
     def __repr__(self) -> str:
         return f"BufferFolder({self.path!r}, writable={self.writable})"
+
+    def __setstate__(self, state: dict) -> None:
+        # Unpickled in another process (a dask worker, maybe on another machine): the
+        # layout is detected there, and a writable folder is created there as __init__
+        # would, so that its first buffer does not land in an unmarked (flat) folder.
+        self.__dict__.update(state)
+        self._layout = None
+        if self.writable:
+            self._create()
 
     # -- layout ----------------------------------------------------------------------------
 

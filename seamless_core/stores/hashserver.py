@@ -298,6 +298,21 @@ class HashServer(BufferStore):
         extra = "" if self.writable else ", writable=False"
         return f"HashServer({self.url!r}{extra})"
 
+    # Pickled as its settings (to ship it to dask workers): connections, locks and the
+    # "server down" mark belong to the process that made them.
+    _LIVE_STATE = ("_lock", "_client", "_client_pid", "_async_clients", "_down_until")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._LIVE_STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._client = None
+        self._client_pid = 0
+        self._async_clients = weakref.WeakKeyDictionary()
+        self._down_until = 0.0
+
     # -- connections -----------------------------------------------------------------------
 
     def _options(self) -> dict[str, Any]:
