@@ -211,3 +211,36 @@ class Buffer:
         from .jupyter.html import buffer_html
 
         return buffer_html(self)
+
+    # -- dask and pickling -----------------------------------------------------------------
+
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        # The checksum names the content: equal buffers get one dask key in every process,
+        # and a buffer is hashed once however often it is tokenized. The tag keeps a task
+        # on a Buffer apart from the same task on its Checksum (which tokenizes as the hex).
+        return ("seamless_core.Buffer", self.compute_checksum().hex())
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        # Protocol 5 hands the content over as a PickleBuffer: a pickler with a
+        # buffer_callback (dask.distributed's) sends it out of band, without a copy. The
+        # checksum travels along when known, so that the receiver does not hash again.
+        digest = None if self._checksum is None else self._checksum.bytes()
+        if isinstance(protocol, int) and protocol >= 5:
+            import pickle
+
+            return (_unpickle_buffer, (pickle.PickleBuffer(self._content), digest))
+        return (_unpickle_buffer, (self._content, digest))
+
+
+def _unpickle_buffer(content: Any, digest: bytes | None) -> Buffer:
+    """A Buffer from its pickled state: ``content`` is bytes (in band) or the out-of-band
+    buffer the unpickler was given (a memoryview or another bytes-like object)."""
+    if not isinstance(content, bytes):
+        view = memoryview(content)
+        owner = view.obj
+        # A view of a whole bytes object (an in-process round trip) is that object: no copy.
+        if type(owner) is bytes and view.nbytes == len(owner) and view.c_contiguous:
+            content = owner
+        else:
+            content = view.tobytes()
+    return Buffer(content, checksum=digest)
