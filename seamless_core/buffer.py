@@ -52,7 +52,9 @@ class Buffer:
             from .celltypes import serialize
 
             content = serialize(value, celltype)
-        self._content: bytes = content
+        # bytes, or (only as received out of band, see _unpickle_buffer) a read-only view
+        # that `content` turns into bytes on first use.
+        self._content: bytes | memoryview = content
         self._checksum: Checksum | None = None if checksum is None else Checksum(checksum)
 
     # -- content and checksum --------------------------------------------------------------
@@ -60,7 +62,14 @@ class Buffer:
     @property
     def content(self) -> bytes:
         """The raw bytes."""
-        return self._content
+        content = self._content
+        if type(content) is not bytes:
+            # A buffer received from dask holds the frame it arrived in: copied into bytes
+            # only now, once, by the first reader that needs them (len, equality, hashing
+            # and sending on do not).
+            content = bytes(content)
+            self._content = content
+        return content
 
     @property
     def checksum(self) -> Checksum:
@@ -79,11 +88,11 @@ class Buffer:
     def get_checksum(self) -> Checksum:
         """:meth:`compute_checksum`, then register the buffer in the weak cache (so that the
         checksum resolves while the buffer is alive)."""
-        self.compute_checksum()
+        checksum = self.compute_checksum()
         from .cache import get_buffer_cache
 
         get_buffer_cache().register(self)
-        return self._checksum
+        return checksum
 
     async def get_checksum_async(self) -> Checksum:
         """Async twin of :meth:`get_checksum`; large buffers are hashed in a worker thread
@@ -115,7 +124,7 @@ class Buffer:
 
         if normalize_celltype(celltype) == "bytes":
             return self  # 0.1.4 returns the Buffer; it compares equal to its bytes
-        return deserialize(self._content, celltype)
+        return deserialize(self.content, celltype)
 
     async def get_value_async(self, celltype: str, copy: bool = True) -> Any:
         """Async twin of :meth:`get_value`; values are always freshly parsed, so ``copy``
@@ -124,7 +133,7 @@ class Buffer:
 
     def decode(self, encoding: str = "utf-8") -> str:
         """The content as text."""
-        return self._content.decode(encoding)
+        return self.content.decode(encoding)
 
     # -- files -----------------------------------------------------------------------------
 
@@ -143,7 +152,7 @@ class Buffer:
 
         The first save into a directory also removes the temporary files that interrupted
         writes left there long ago (see :func:`seamless_core._atomic.sweep_once`)."""
-        write_atomic(path, self._content)
+        write_atomic(path, self.content)
         sweep_once(os.path.dirname(os.path.abspath(path)))
 
     # -- cache and stores ------------------------------------------------------------------
@@ -201,7 +210,7 @@ class Buffer:
         return hash(self.compute_checksum())
 
     def __bytes__(self) -> bytes:
-        return self._content
+        return self.content
 
     def __repr__(self) -> str:
         checksum = "" if self._checksum is None else f", checksum='{self._checksum.hex()}'"
@@ -229,18 +238,24 @@ class Buffer:
             import pickle
 
             return (_unpickle_buffer, (pickle.PickleBuffer(self._content), digest))
-        return (_unpickle_buffer, (self._content, digest))
+        return (_unpickle_buffer, (self.content, digest))
 
 
 def _unpickle_buffer(content: Any, digest: bytes | None) -> Buffer:
     """A Buffer from its pickled state: ``content`` is bytes (in band) or the out-of-band
     buffer the unpickler was given (a memoryview or another bytes-like object)."""
-    if not isinstance(content, bytes):
+    buffer = Buffer.__new__(Buffer)
+    if type(content) is not bytes:
         view = memoryview(content)
         owner = view.obj
-        # A view of a whole bytes object (an in-process round trip) is that object: no copy.
         if type(owner) is bytes and view.nbytes == len(owner) and view.c_contiguous:
-            content = owner
+            content = owner  # a view of a whole bytes object (in-process): that object
+        elif view.c_contiguous:
+            # The frame it arrived in (dask's receive buffer), kept without a copy; nobody
+            # writes into a received frame, and the view is read-only for us.
+            content = view.cast("B").toreadonly()
         else:
             content = view.tobytes()
-    return Buffer(content, checksum=digest)
+    buffer._content = content
+    buffer._checksum = None if digest is None else Checksum(digest)
+    return buffer

@@ -17,9 +17,14 @@ from ..checksum import Checksum
 CHECKSUM_SIZE = sys.getsizeof(Checksum(bytes(32))) + sys.getsizeof(bytes(32))
 
 
+# What a Buffer holds besides its content: itself, the bytes object's header, a checksum.
+_OVERHEAD = sys.getsizeof(Buffer(b"")) + sys.getsizeof(b"") + CHECKSUM_SIZE
+
+
 def sizeof_buffer(buffer: Buffer) -> int:
-    """Bytes held by ``buffer``: its content (with the bytes object's header) and itself."""
-    return sys.getsizeof(buffer.content) + sys.getsizeof(buffer) + CHECKSUM_SIZE
+    """Bytes held by ``buffer``: its length plus a small overhead. ``len`` and not the
+    content: a buffer received out of band keeps its frame until its bytes are needed."""
+    return len(buffer) + _OVERHEAD
 
 
 def sizeof_checksum(checksum: Checksum) -> int:

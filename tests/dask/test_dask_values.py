@@ -145,6 +145,58 @@ def test_an_out_of_band_frame_of_another_type_is_taken_as_bytes():
     assert type(received.content) is bytes and received.content == b"frame"
 
 
+def _received(content: bytes, *, checksum: bool = True) -> Buffer:
+    """``Buffer(content)`` pickled out of band and loaded from a fresh frame, as a dask
+    worker receives it from a socket."""
+    buffer = Buffer(content)
+    if checksum:
+        buffer.compute_checksum()
+    frames: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(buffer, protocol=5, buffer_callback=frames.append)
+    return pickle.loads(data, buffers=[bytearray(content)])
+
+
+def test_a_received_buffer_behaves_as_bytes():
+    received = _received(b"received content")
+    assert len(received) == 16
+    assert received == Buffer(b"received content") and received == b"received content"
+    assert received.checksum == Checksum.of(b"received content")
+    assert tokenize(received) == tokenize(Buffer(b"received content"))
+    assert bytes(received) == b"received content" and type(bytes(received)) is bytes
+    assert received.decode() == "received content"
+    assert received.get_value("text") == "received content"
+    assert "received content" in repr(received)
+
+
+def test_a_received_buffer_copies_its_frame_only_when_its_bytes_are_asked_for():
+    received = _received(b"x" * MB, checksum=False)
+    assert received.compute_checksum() == Checksum.of(b"x" * MB)  # hashed from the frame
+    first = received.content
+    assert type(first) is bytes and first == b"x" * MB
+    assert received.content is first  # copied once, then kept
+
+
+def test_a_received_buffer_is_sent_on_without_a_copy():
+    frame = bytearray(b"forwarded" * 1000)
+    frames: list[pickle.PickleBuffer] = []
+    received = pickle.loads(
+        pickle.dumps(Buffer(bytes(frame)), protocol=5, buffer_callback=frames.append),
+        buffers=[frame],
+    )
+    onward: list[pickle.PickleBuffer] = []
+    pickle.dumps(received, protocol=5, buffer_callback=onward.append)
+    frame[0] = ord("F")  # only to prove the memory shared: nothing writes into a frame
+    assert bytes(memoryview(onward[0])[:9]) == b"Forwarded"  # the frame it came in, no copy
+    frame[0] = ord("f")
+    for protocol in (2, 4):  # in band, the bytes
+        assert pickle.loads(pickle.dumps(received, protocol=protocol)) == received
+
+
+def test_a_received_buffer_saves(tmp_path):
+    _received(b"saved").save(tmp_path / "file")
+    assert (tmp_path / "file").read_bytes() == b"saved"
+
+
 def test_copy_and_deepcopy():
     buffer = Buffer(b"copied")
     assert copy.copy(buffer) == buffer
