@@ -115,6 +115,13 @@ def test_every_worker_gets_the_stores_and_loses_them_at_uninstall(client, tmp_pa
     assert all(not found for found in client.run(_stores_here).values())
 
 
+def test_by_default_the_workers_get_the_stores_registered_here(client, install, tmp_path):
+    folder = stores.add(BufferFolder(tmp_path / "registered", writable=True))
+    install(None)
+    for worker_stores in client.run(_stores_here).values():
+        assert [(s.path, s.writable) for s in worker_stores] == [(folder.path, True)]
+
+
 def _queue_upload(content: bytes) -> Checksum:
     buffer = Buffer(content)
     buffer.incref()  # the background uploader takes it; nothing waits here
