@@ -25,6 +25,7 @@ from .base import (
 )
 from .environment import BUFFER_FOLDERS_ENV, HASHSERVER_URLS_ENV
 from .folder import BufferFolder
+from .fsspec import FsspecStore
 from .hashserver import HashServer
 from .registry import (
     add,
@@ -53,6 +54,7 @@ __all__ = [
     "BufferTooLargeError",
     "CorruptBufferError",
     "FailedUpload",
+    "FsspecStore",
     "HashServer",
     "StoreNotWritableError",
     "StoreUnavailableError",
