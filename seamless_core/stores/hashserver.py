@@ -298,6 +298,21 @@ class HashServer(BufferStore):
         extra = "" if self.writable else ", writable=False"
         return f"HashServer({self.url!r}{extra})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Configuration only: clients, their pools and locks belong to this process.
+        state = self.__dict__.copy()
+        for name in ("_lock", "_client", "_client_pid", "_async_clients", "_down_until"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._client = None
+        self._client_pid = 0
+        self._async_clients = weakref.WeakKeyDictionary()
+        self._down_until = 0.0
+
     # -- connections -----------------------------------------------------------------------
 
     def _options(self) -> dict[str, Any]:
