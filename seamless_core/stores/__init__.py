@@ -4,8 +4,9 @@
 buffer into every writable one, and so does the background uploader for every buffer that
 gets a non-scratch reference in the buffer cache; :func:`flush` waits for it.
 
-The list starts with the stores named by ``SEAMLESS_BUFFER_FOLDERS`` (read-only folders)
-and ``SEAMLESS_HASHSERVER_URLS`` (writable hashservers), read on first use.
+The list starts with the stores named by ``SEAMLESS_BUFFER_FOLDERS`` (read-only folders),
+``SEAMLESS_HASHSERVER_URLS`` (writable hashservers) and ``SEAMLESS_BUFFER_STORE_URLS``
+(writable object stores such as ``s3://bucket/prefix``, through fsspec), read on first use.
 
     >>> from seamless_core import stores
     >>> folder = stores.add(stores.BufferFolder("/data/buffers", writable=True))
@@ -23,7 +24,7 @@ from .base import (
     StoreNotWritableError,
     StoreUnavailableError,
 )
-from .environment import BUFFER_FOLDERS_ENV, HASHSERVER_URLS_ENV
+from .environment import BUFFER_FOLDERS_ENV, BUFFER_STORE_URLS_ENV, HASHSERVER_URLS_ENV
 from .folder import BufferFolder
 from .fsspec import FsspecStore
 from .hashserver import HashServer
@@ -48,6 +49,7 @@ from .upload import (
 
 __all__ = [
     "BUFFER_FOLDERS_ENV",
+    "BUFFER_STORE_URLS_ENV",
     "HASHSERVER_URLS_ENV",
     "BufferFolder",
     "BufferStore",
