@@ -25,7 +25,7 @@ from .base import (
     StoreUnavailableError,
 )
 from .environment import BUFFER_FOLDERS_ENV, BUFFER_STORE_URLS_ENV, HASHSERVER_URLS_ENV
-from .folder import BufferFolder
+from .folder import SIZE_LIMIT_ENV, BufferFolder, RetentionAdvisor, parse_size
 from .fsspec import FsspecStore
 from .hashserver import HashServer
 from .registry import (
@@ -51,6 +51,7 @@ __all__ = [
     "BUFFER_FOLDERS_ENV",
     "BUFFER_STORE_URLS_ENV",
     "HASHSERVER_URLS_ENV",
+    "SIZE_LIMIT_ENV",
     "BufferFolder",
     "BufferStore",
     "BufferTooLargeError",
@@ -58,6 +59,7 @@ __all__ = [
     "FailedUpload",
     "FsspecStore",
     "HashServer",
+    "RetentionAdvisor",
     "StoreNotWritableError",
     "StoreUnavailableError",
     "UploadFailedWarning",
@@ -67,6 +69,7 @@ __all__ = [
     "failed_uploads",
     "flush",
     "list",
+    "parse_size",
     "pending_uploads",
     "reload_environment",
     "remove",

@@ -15,9 +15,10 @@
     from the backend's own configuration (``AWS_*`` variables, ``~/.aws``, or fsspec's
     ``FSSPEC_<PROTOCOL>_<OPTION>`` variables).
 ``SEAMLESS_BUFFER_FOLDER_SIZE_LIMIT``
-    The default ``size_limit`` of writable buffer folders (see
-    :func:`~seamless_core.stores.folder.parse_size`): read by
-    :class:`~seamless_core.stores.folder.BufferFolder` itself.
+    The ``size_limit`` of the writable folders that ``stores.add(path, writable=True)``
+    opens: bytes, or a size such as ``10GiB`` (see
+    :func:`~seamless_core.stores.folder.parse_size`). A ``BufferFolder`` made directly, and
+    the cache's spill folder, have their own settings.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import warnings
 from collections.abc import Mapping
 
 from .base import BufferStore
-from .folder import BufferFolder
+from .folder import SIZE_LIMIT_ENV, BufferFolder, parse_size
 from .fsspec import FsspecStore
 from .hashserver import HashServer
 
@@ -40,6 +41,13 @@ def folder_paths(value: str) -> list[str]:
     """The paths of a ``SEAMLESS_BUFFER_FOLDERS`` value, ``~`` expanded, empty ones dropped."""
     parts = value.split(os.pathsep) if os.pathsep in value else value.split()
     return [os.path.expanduser(part.strip()) for part in parts if part.strip()]
+
+
+def folder_size_limit(environ: Mapping[str, str] | None = None) -> int | None:
+    """``SEAMLESS_BUFFER_FOLDER_SIZE_LIMIT`` in bytes, or ``None`` when unset or empty;
+    ``ValueError`` naming the variable when it is not a size."""
+    value = (os.environ if environ is None else environ).get(SIZE_LIMIT_ENV, "").strip()
+    return parse_size(value, SIZE_LIMIT_ENV) if value else None
 
 
 def stores_from_environment(environ: Mapping[str, str] | None = None) -> list[BufferStore]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..checksum import Checksum
 from .base import BufferStore
-from .environment import stores_from_environment
+from .environment import folder_size_limit, stores_from_environment
 from .folder import BufferFolder
 from .fsspec import FsspecStore
 from .hashserver import HashServer
@@ -74,7 +74,8 @@ def _as_store(store: Any, writable: bool | None) -> BufferStore:
     if isinstance(store, str) and _is_object_store_url(store):
         return FsspecStore(store, writable=True if writable is None else writable)
     if isinstance(store, (str, os.PathLike)):
-        return BufferFolder(store, writable=bool(writable))
+        limit = folder_size_limit() if writable else None
+        return BufferFolder(store, writable=bool(writable), size_limit=limit)
     raise TypeError(
         f"stores.add() takes a BufferStore, a store URL or a folder path, "
         f"not {type(store).__name__}"
@@ -93,7 +94,8 @@ def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None)
 
     ``store`` is a :class:`BufferStore`; or a hashserver URL (``http(s)://``: a writable
     :class:`HashServer`), another URL (``s3://``, ``memory://``, ...: a writable
-    :class:`FsspecStore`) or a folder path (a read-only :class:`BufferFolder`);
+    :class:`FsspecStore`) or a folder path (a read-only :class:`BufferFolder`; a writable
+    one takes its size limit from ``SEAMLESS_BUFFER_FOLDER_SIZE_LIMIT``);
     ``writable`` overrides the default for these three.
     """
     global _stores
