@@ -143,3 +143,28 @@ class TestFsspecS3(StoreConformance):
         from seamless_core.stores import FsspecStore
 
         return FsspecStore(store.url, writable=False, **self.options)
+
+
+class TestFsspecLocalFiles(StoreConformance):
+    """A backend without atomic PUTs: writes go through a temporary name and a move."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        from seamless_core.stores import FsspecStore
+
+        store = FsspecStore(f"file://{tmp_path}/objects")
+        assert not store._atomic_put and store.cost_profile == "read_buffer"
+        return store
+
+    def corrupt(self, store, checksum, data):
+        overwrite(store.path_of(checksum), data)
+
+    def read_only(self, store):
+        from seamless_core.stores import FsspecStore
+
+        return FsspecStore(store.url, writable=False)
+
+    def test_no_temporary_objects_are_left(self, store, content):
+        store.put(Checksum.of(content), content)
+        directory = os.path.dirname(store.path_of(Checksum.of(content)))
+        assert os.listdir(directory) == [Checksum.of(content).hex()]
