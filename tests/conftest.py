@@ -74,7 +74,12 @@ def cache(tmp_path, clock):
 
 # Stores configured in the developer's environment must not leak into the tests (those that
 # test the variables set them themselves).
-for _variable in ("SEAMLESS_BUFFER_FOLDERS", "SEAMLESS_HASHSERVER_URLS"):
+for _variable in (
+    "SEAMLESS_BUFFER_FOLDERS",
+    "SEAMLESS_HASHSERVER_URLS",
+    "SEAMLESS_BUFFER_STORE_URLS",
+    "SEAMLESS_BUFFER_FOLDER_SIZE_LIMIT",
+):
     os.environ.pop(_variable, None)
 
 

@@ -4,8 +4,9 @@
 buffer into every writable one, and so does the background uploader for every buffer that
 gets a non-scratch reference in the buffer cache; :func:`flush` waits for it.
 
-The list starts with the stores named by ``SEAMLESS_BUFFER_FOLDERS`` (read-only folders)
-and ``SEAMLESS_HASHSERVER_URLS`` (writable hashservers), read on first use.
+The list starts with the stores named by ``SEAMLESS_BUFFER_FOLDERS`` (read-only folders),
+``SEAMLESS_HASHSERVER_URLS`` (writable hashservers) and ``SEAMLESS_BUFFER_STORE_URLS``
+(writable object stores such as ``s3://bucket/prefix``, through fsspec), read on first use.
 
     >>> from seamless_core import stores
     >>> folder = stores.add(stores.BufferFolder("/data/buffers", writable=True))
@@ -23,8 +24,9 @@ from .base import (
     StoreNotWritableError,
     StoreUnavailableError,
 )
-from .environment import BUFFER_FOLDERS_ENV, HASHSERVER_URLS_ENV
-from .folder import BufferFolder
+from .environment import BUFFER_FOLDERS_ENV, BUFFER_STORE_URLS_ENV, HASHSERVER_URLS_ENV
+from .folder import SIZE_LIMIT_ENV, BufferFolder, RetentionAdvisor, parse_size
+from .fsspec import FsspecStore
 from .hashserver import HashServer
 from .registry import (
     add,
@@ -47,13 +49,17 @@ from .upload import (
 
 __all__ = [
     "BUFFER_FOLDERS_ENV",
+    "BUFFER_STORE_URLS_ENV",
     "HASHSERVER_URLS_ENV",
+    "SIZE_LIMIT_ENV",
     "BufferFolder",
     "BufferStore",
     "BufferTooLargeError",
     "CorruptBufferError",
     "FailedUpload",
+    "FsspecStore",
     "HashServer",
+    "RetentionAdvisor",
     "StoreNotWritableError",
     "StoreUnavailableError",
     "UploadFailedWarning",
@@ -63,6 +69,7 @@ __all__ = [
     "failed_uploads",
     "flush",
     "list",
+    "parse_size",
     "pending_uploads",
     "reload_environment",
     "remove",

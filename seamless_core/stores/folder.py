@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple, Protocol
 
 from .._atomic import DEFAULT_SWEEP_AGE, TEMP_PREFIX, sweep_temp_files, write_atomic
 from .._compression import (
@@ -22,7 +27,17 @@ from .base import as_checksum as _as_checksum
 
 logger = logging.getLogger(__name__)
 
+SIZE_LIMIT_ENV = "SEAMLESS_BUFFER_FOLDER_SIZE_LIMIT"
 PREFIX_SENTINEL = ".HASHSERVER_PREFIX"
+# Held (flock) while a folder is garbage-collected: one collector at a time, across
+# processes and threads.
+GC_LOCK = ".seamless-gc.lock"
+#: The running total of :meth:`BufferFolder.disk_usage` is trusted this many seconds;
+#: older, it is rescanned (other processes write to the folder too).
+USAGE_RESCAN_SECONDS = 30.0
+#: A collection that a put starts brings usage down to this fraction of the limit, so
+#: that the next puts do not each rescan the folder.
+LOW_WATER = 0.9
 # A hashserver that stores a buffer compressed writes its decompressed length beside it.
 LENGTH_SIDECAR = ".BUFFERLENGTH"
 #: A compressed file without a ``.BUFFERLENGTH`` sidecar is decompressed up to this many
@@ -34,11 +49,10 @@ _BAD_COPY = (DecompressionError, NotRegularFileError, TooLargeError)
 
 
 def _decompressed_length(path: str, suffix: str, limit: int) -> int:
-    block = bytearray(1 << 20)
     total = 0
     with open_regular(path) as raw, decompressing_reader(raw, suffix, path) as reader:
-        while n := reader.readinto(block):
-            total += n
+        while chunk := reader.read(1 << 20):
+            total += len(chunk)
             if total > limit:
                 raise TooLargeError(f"{path}: decompresses to more than {limit} bytes")
     return total
@@ -49,6 +63,63 @@ def _read_plain(path: str) -> bytes:
     # growing cannot fill memory.
     with open_regular(path) as f:
         return read_limited(f, os.fstat(f.fileno()).st_size, path)
+
+
+_UNITS = {"": 1, "b": 1}
+for _i, _letter in enumerate("kmgtp", start=1):
+    _UNITS[_letter] = _UNITS[_letter + "ib"] = _UNITS[_letter + "i"] = 1024**_i
+    _UNITS[_letter + "b"] = 1000**_i
+
+
+def parse_size(value: str | int, what: str = "size") -> int:
+    """A size in bytes from ``value``: an int, or a string such as ``"1024"``, ``"10GiB"``,
+    ``"1.5 GB"``, ``"500M"``. Units: ``KB``, ``MB``, ``GB``, ``TB``, ``PB`` are powers of
+    1000; ``KiB`` ... ``PiB`` and the bare letters ``K`` ... ``P`` are powers of 1024.
+    ``ValueError`` (naming ``what``) for anything else or a negative size."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{what} must be an int or a string, not {type(value).__name__}")
+    if isinstance(value, int):
+        number: float = value
+    else:
+        text = value.strip().lower().replace(" ", "").replace("_", "")
+        digits = text.rstrip("kmgtpib")
+        unit = text[len(digits) :]
+        try:
+            number = float(digits) * _UNITS[unit]
+        except (KeyError, ValueError):
+            raise ValueError(f"{what}: {value[:40]!r} is not a size such as 10GiB") from None
+    if not 0 <= number < float("inf"):  # also refuses NaN
+        raise ValueError(f"{what} must be >= 0, not {value!r}")
+    return int(number)
+
+
+class RetentionAdvisor(Protocol):
+    """What a size-limited folder asks before it removes a buffer (the buffer cache is
+    one): buffers still referenced are never removed, the others lowest score first."""
+
+    def is_referenced(self, checksum: Checksum) -> bool: ...
+
+    def keep_score(self, checksum: Checksum) -> float: ...
+
+
+class _Entry(NamedTuple):
+    """The files of one buffer in the folder (copies and sidecar)."""
+
+    hex: str
+    paths: list[str]
+    size: int
+    last_access: float
+
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def _entry_key(name: str) -> str | None:
+    # The checksum that names a buffer file ("<hex>", "<hex>.zst", "<hex>.BUFFERLENGTH").
+    hex_, suffix = name[:64], name[64:]
+    if suffix not in ("", LENGTH_SIDECAR, *COMPRESSION_SUFFIXES) or len(hex_) != 64:
+        return None
+    return hex_ if _HEX_DIGITS.issuperset(hex_) else None
 
 
 class BufferFolder(BufferStore):
@@ -73,16 +144,28 @@ class BufferFolder(BufferStore):
     opened, and a compressed one up to its ``.BUFFERLENGTH`` sidecar or, without one,
     ``max_decompressed`` bytes.
 
+    A writable folder may be given a size limit: when a put brings the buffers' total size
+    above it, buffers are removed until usage is back under 90% of the limit, least
+    valuable first (see :meth:`reduce_size` and :meth:`set_retention`; without an advisor,
+    least recently used first). Collections hold a lock file in the folder, so that two
+    processes sharing it do not collect at once; files that another process removes
+    meanwhile are tolerated. A buffer put by this process is protected while its put
+    runs; one that another process relies on is protected only by that process's
+    advisor being this folder's too, or by being recent.
+
     Args:
         path: the directory.
         writable: allow :meth:`put` (the directory is then created when missing).
         sweep_age: minimum age of the leftover temporary files removed at opening.
         max_decompressed: the most bytes a compressed file without a sidecar may
             decompress to.
+        size_limit: the most bytes the buffers may take (an int or a string such as
+            ``"10GiB"``, see :func:`parse_size`); ``None``: no limit. Writable folders only.
     """
 
     verifies = True
     cost_profile = "read_buffer"
+    _size_limit: int | None
 
     def __init__(
         self,
@@ -91,6 +174,7 @@ class BufferFolder(BufferStore):
         *,
         sweep_age: float = DEFAULT_SWEEP_AGE,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+        size_limit: int | str | None = None,
     ) -> None:
         path = os.fspath(path)
         if "\0" in (path if isinstance(path, str) else os.fsdecode(path)):
@@ -99,6 +183,11 @@ class BufferFolder(BufferStore):
         self.writable = bool(writable)
         self.max_decompressed = int(max_decompressed)
         self._layout: str | None = None
+        self._init_tiering()
+        if size_limit is not None:
+            if not self.writable:
+                raise ValueError(f"{self!r}: only a writable folder takes a size_limit")
+            self._size_limit = parse_size(size_limit, "size_limit")
         if self.writable:
             self._create()
             self.sweep_temp_files(older_than=sweep_age)
@@ -108,15 +197,38 @@ class BufferFolder(BufferStore):
         if self._is_empty():
             write_atomic(os.path.join(self.path, PREFIX_SENTINEL), b"")
 
+    def _init_tiering(self) -> None:
+        self._size_limit = None
+        self._advisor: RetentionAdvisor | None = None
+        self._state_lock = threading.Lock()
+        self._usage: int | None = None  # None: not counted yet
+        self._usage_time = 0.0
+        self._inflight: dict[str, int] = {}  # puts running now, per checksum
+        self._put_while_collecting: set[str] | None = None
+
     def __repr__(self) -> str:
         return f"BufferFolder({self.path!r}, writable={self.writable})"
 
-    def __setstate__(self, state: dict) -> None:
-        # Unpickled in another process (a dask worker, maybe on another machine): the
-        # layout is detected there, and a writable folder is created there as __init__
-        # would, so that its first buffer does not land in an unmarked (flat) folder.
-        self.__dict__.update(state)
+    def __getstate__(self) -> dict[str, Any]:
+        # The folder's configuration; the lock, the running total and the retention
+        # advisor (this process's cache) stay here.
+        return {
+            "path": self.path,
+            "writable": self.writable,
+            "max_decompressed": self.max_decompressed,
+            "size_limit": self._size_limit,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self.writable = state["writable"]
+        self.max_decompressed = state["max_decompressed"]
         self._layout = None
+        self._init_tiering()
+        self._size_limit = state["size_limit"]
+        # Unpickled in another process (a dask worker, maybe on another machine): a writable
+        # folder is created there as __init__ would, so that its first buffer does not land
+        # in an unmarked (flat) folder.
         if self.writable:
             self._create()
 
@@ -137,7 +249,7 @@ class BufferFolder(BufferStore):
 
     def _is_empty(self) -> bool:
         with os.scandir(self.path) as it:
-            return all(entry.name.startswith(TEMP_PREFIX) for entry in it)
+            return all(e.name.startswith(TEMP_PREFIX) or e.name == GC_LOCK for e in it)
 
     def path_of(self, checksum: Checksum | str | bytes) -> str:
         """The file that holds (or would hold) the buffer for ``checksum``."""
@@ -171,6 +283,7 @@ class BufferFolder(BufferStore):
             if sha256_digest(content) == checksum.bytes():
                 if problems:
                     logger.warning("%r: using %s; corrupt: %s", self, path, "; ".join(problems))
+                self._touch(path)
                 return content
             problems.append(f"{path} holds {len(content)} bytes with another checksum")
         if problems:
@@ -235,22 +348,47 @@ class BufferFolder(BufferStore):
         bytes, truncated, not a regular file) does not count: the uncompressed file is then
         written atomically, replacing any damaged one, and damaged compressed copies are
         removed so that no reader of the folder (a hashserver serving it) meets them.
+
+        In a size-limited folder a put may start a collection (see :meth:`reduce_size`);
+        the buffer just put is never one it removes.
         """
         self._require_writable()
         checksum = _as_checksum(checksum)
         content = bytes(content)
-        damaged = []
+        hex_ = checksum.hex()
+        with self._state_lock:
+            self._inflight[hex_] = self._inflight.get(hex_, 0) + 1
+            counting = self._usage is not None
+        try:
+            before = self._stored_size(hex_) if counting else 0
+            self._put(checksum, content)
+            if counting:
+                self._add_usage(self._stored_size(hex_) - before)
+        finally:
+            with self._state_lock:
+                self._inflight[hex_] -= 1
+                if not self._inflight[hex_]:
+                    del self._inflight[hex_]
+                if self._put_while_collecting is not None:
+                    self._put_while_collecting.add(hex_)
+        limit = self._size_limit
+        if limit is not None and self.disk_usage() > limit:
+            self._collect(int(limit * LOW_WATER), wait=False, keep=hex_)
+        return True
+
+    def _put(self, checksum: Checksum, content: bytes) -> None:
+        damaged: list[tuple[str, str | None]] = []
         for path, suffix in self._candidates(checksum):
             state = self._copy_state(path, suffix, content)
             if state == "intact" and not (suffix is not None and damaged):
-                return True
+                self._touch(path)
+                return
             if state == "damaged":
                 damaged.append((path, suffix))
         path = self.path_of(checksum)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         write_atomic(path, content)
         self._remove_damaged([p for p, suffix in damaged if suffix is not None], path)
-        return True
 
     def _copy_state(self, path: str, suffix: str | None, content: bytes) -> str:
         """``"absent"``, ``"intact"`` or ``"damaged"``: one copy compared with ``content``."""
@@ -296,3 +434,210 @@ class BufferFolder(BufferStore):
         except FileNotFoundError:
             pass
         return directories
+
+    # -- size limit and garbage collection -------------------------------------------------
+
+    @property
+    def size_limit(self) -> int | None:
+        """The most bytes the buffers may take, or ``None``. Setting a lower limit than
+        the usage collects at once; an int or a string such as ``"10GiB"``."""
+        return self._size_limit
+
+    @size_limit.setter
+    def size_limit(self, value: int | str | None) -> None:
+        if value is not None and not self.writable:
+            raise ValueError(f"{self!r}: only a writable folder takes a size_limit")
+        self._size_limit = None if value is None else parse_size(value, "size_limit")
+        if self._size_limit is not None and self.disk_usage() > self._size_limit:
+            self._collect(int(self._size_limit * LOW_WATER), wait=False)
+
+    def set_retention(self, advisor: RetentionAdvisor | None) -> None:
+        """Ask ``advisor`` which buffers to keep: ``advisor.is_referenced(checksum)``
+        buffers are never removed, the others go lowest ``advisor.keep_score(checksum)``
+        first, ties oldest access first. ``None``: least recently used first.
+
+        The advisor is called during collections, from the thread that put a buffer or
+        called :meth:`reduce_size`, with no lock of the folder's held."""
+        self._advisor = advisor
+
+    def disk_usage(self) -> int:
+        """Bytes taken by the buffers' files (copies, compressed copies, sidecars): a
+        running total of this process's puts and removals, recounted from the disk when
+        older than ``USAGE_RESCAN_SECONDS``."""
+        with self._state_lock:
+            usage, counted = self._usage, self._usage_time
+        if usage is not None and time.monotonic() - counted <= USAGE_RESCAN_SECONDS:
+            return usage
+        return sum(entry.size for entry in self._scan())
+
+    def reduce_size(self, target: int | str | None = None) -> int:
+        """Remove buffers, least valuable first (see :meth:`set_retention`), until the
+        buffers take at most ``target`` bytes (default: the size limit; without either,
+        nothing is removed), or only referenced ones are left. Returns the bytes removed.
+
+        Waits for a collection that another thread or process is running. Do not call it
+        while holding a lock that the retention advisor takes."""
+        self._require_writable()
+        if target is None:
+            if self._size_limit is None:
+                return 0
+            goal = self._size_limit
+        else:
+            goal = parse_size(target, "target")
+        return self._collect(goal, wait=True)
+
+    def _touch(self, path: str) -> None:
+        # Access order for collections: a read or a re-put makes a buffer recent.
+        if self._size_limit is None or not self.writable:
+            return
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+
+    def _add_usage(self, delta: int) -> None:
+        with self._state_lock:
+            if self._usage is not None:
+                self._usage = max(self._usage + delta, 0)
+
+    def _stored_size(self, hex_: str) -> int:
+        base = self.path_of(hex_)
+        total = 0
+        for path in (base, base + LENGTH_SIDECAR, *(base + s for s in COMPRESSION_SUFFIXES)):
+            try:
+                total += os.stat(path).st_size
+            except OSError:
+                pass
+        return total
+
+    def _scan(self) -> list[_Entry]:
+        """Every buffer's files, counted afresh (the running total is reset to them)."""
+        started = time.monotonic()
+        found: dict[str, list[tuple[str, int, float]]] = {}
+        for directory in self._directories():
+            try:
+                with os.scandir(directory) as it:
+                    for item in it:
+                        hex_ = _entry_key(item.name)
+                        if hex_ is None:
+                            continue
+                        try:
+                            st = item.stat(follow_symlinks=False)
+                        except FileNotFoundError:  # removed meanwhile (another process)
+                            continue
+                        last = max(st.st_mtime, st.st_atime)
+                        found.setdefault(hex_, []).append((item.path, st.st_size, last))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        entries = [
+            _Entry(hex_, [f[0] for f in files], sum(f[1] for f in files), max(f[2] for f in files))
+            for hex_, files in found.items()
+        ]
+        with self._state_lock:
+            self._usage = sum(entry.size for entry in entries)
+            self._usage_time = started
+        return entries
+
+    @contextmanager
+    def _gc_lock(self, wait: bool) -> Iterator[bool]:
+        """Hold the folder's collection lock (yields False if ``wait`` is False and
+        another collector holds it)."""
+        fcntl: Any
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: one collector per process
+            fcntl = None
+        if fcntl is None:  # pragma: no cover
+            with _fallback_lock(self.path, wait) as held:
+                yield held
+            return
+        fd = os.open(os.path.join(self.path, GC_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _ranked(self, entries: list[_Entry]) -> list[_Entry]:
+        """Removable entries, least valuable first."""
+        advisor = self._advisor
+        if advisor is None:
+            return sorted(entries, key=lambda e: e.last_access)
+        scored = []
+        for entry in entries:
+            checksum = Checksum(entry.hex)
+            if advisor.is_referenced(checksum):
+                continue
+            scored.append((float(advisor.keep_score(checksum)), entry.last_access, entry))
+        scored.sort(key=lambda item: item[:2])
+        return [entry for _, _, entry in scored]
+
+    def _collect(self, target: int, wait: bool, keep: str | None = None) -> int:
+        with self._gc_lock(wait) as held:
+            if not held:
+                return 0  # another collector is at it
+            with self._state_lock:
+                self._put_while_collecting = set() if keep is None else {keep}
+            try:
+                return self._collect_locked(target)
+            finally:
+                with self._state_lock:
+                    self._put_while_collecting = None
+
+    def _collect_locked(self, target: int) -> int:
+        entries = self._scan()
+        total = sum(entry.size for entry in entries)
+        if total <= target:
+            return 0
+        removed = 0
+        advisor = self._advisor
+        for entry in self._ranked(entries):
+            if total - removed <= target:
+                break
+            # Asked again right before removal: it may have been referenced since.
+            if advisor is not None and advisor.is_referenced(Checksum(entry.hex)):
+                continue
+            with self._state_lock:
+                assert self._put_while_collecting is not None
+                if entry.hex in self._inflight or entry.hex in self._put_while_collecting:
+                    continue  # put by this process since the scan: it must stay
+                freed = self._remove_entry(entry)
+            removed += freed
+        self._add_usage(-removed)
+        if removed:
+            logger.info("%r: removed %d bytes of buffers (limit %s)", self, removed, target)
+        return removed
+
+    @staticmethod
+    def _remove_entry(entry: _Entry) -> int:
+        # The copies first, the sidecar last: a sidecar never outlives its copy
+        # describing nothing but an absent file.
+        freed = 0
+        for path in sorted(entry.paths, key=lambda p: p.endswith(LENGTH_SIDECAR)):
+            try:
+                size = os.stat(path).st_size
+                os.unlink(path)
+                freed += size
+            except FileNotFoundError:  # another process removed it first
+                pass
+            except OSError as exc:
+                logger.warning("could not remove %s (%s)", path, str(exc))
+        return freed
+
+
+_fallback_locks: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def _fallback_lock(path: str, wait: bool) -> Iterator[bool]:  # pragma: no cover - not POSIX
+    lock = _fallback_locks.setdefault(path, threading.Lock())
+    held = lock.acquire(blocking=wait)
+    try:
+        yield held
+    finally:
+        if held:
+            lock.release()

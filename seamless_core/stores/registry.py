@@ -1,7 +1,7 @@
 """The process-wide list of configured stores, and direct writes to them.
 
 The list starts with the stores of the environment (``SEAMLESS_BUFFER_FOLDERS``, then
-``SEAMLESS_HASHSERVER_URLS``; see :mod:`.environment`), read when the list is first used,
+``SEAMLESS_HASHSERVER_URLS``, then ``SEAMLESS_BUFFER_STORE_URLS``; see :mod:`.environment`), read when the list is first used,
 followed by the stores added with :func:`add`.
 """
 
@@ -17,8 +17,9 @@ from typing import Any
 
 from ..checksum import Checksum
 from .base import BufferStore
-from .environment import stores_from_environment
+from .environment import folder_size_limit, stores_from_environment
 from .folder import BufferFolder
+from .fsspec import FsspecStore
 from .hashserver import HashServer
 from .remote import configured_store
 
@@ -53,7 +54,7 @@ def _read_environment() -> None:
 
 
 def reload_environment() -> builtins.list[BufferStore]:
-    """Read ``SEAMLESS_BUFFER_FOLDERS`` and ``SEAMLESS_HASHSERVER_URLS`` again: the stores
+    """Read the store variables (see :mod:`.environment`) again: the stores
     they configured before are replaced by the ones they configure now, at the front of
     the list. Returns the new environment stores."""
     global _environment_read
@@ -70,20 +71,32 @@ def _as_store(store: Any, writable: bool | None) -> BufferStore:
         return store
     if isinstance(store, str) and store.startswith(("http://", "https://")):
         return HashServer(store, writable=True if writable is None else writable)
+    if isinstance(store, str) and _is_object_store_url(store):
+        return FsspecStore(store, writable=True if writable is None else writable)
     if isinstance(store, (str, os.PathLike)):
-        return BufferFolder(store, writable=bool(writable))
+        limit = folder_size_limit() if writable else None
+        return BufferFolder(store, writable=bool(writable), size_limit=limit)
     raise TypeError(
-        f"stores.add() takes a BufferStore, a hashserver URL or a folder path, "
+        f"stores.add() takes a BufferStore, a store URL or a folder path, "
         f"not {type(store).__name__}"
     )
+
+
+def _is_object_store_url(value: str) -> bool:
+    # "s3://...", "memory://...": a scheme of letters, digits, "+", "-" or "." (so that a
+    # Windows path such as C:\x, which has no "://", stays a folder path).
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme[:1].isalpha() and all(c.isalnum() or c in "+-." for c in scheme)
 
 
 def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None) -> BufferStore:
     """Register a store after the ones already registered (once); returns it.
 
-    ``store`` is a :class:`BufferStore`, or a hashserver URL (a writable
-    :class:`HashServer`) or a folder path (a read-only :class:`BufferFolder`);
-    ``writable`` overrides the default for the last two.
+    ``store`` is a :class:`BufferStore`; or a hashserver URL (``http(s)://``: a writable
+    :class:`HashServer`), another URL (``s3://``, ``memory://``, ...: a writable
+    :class:`FsspecStore`) or a folder path (a read-only :class:`BufferFolder`; a writable
+    one takes its size limit from ``SEAMLESS_BUFFER_FOLDER_SIZE_LIMIT``);
+    ``writable`` overrides the default for these three.
     """
     global _stores
     store = _as_store(store, writable)
@@ -100,8 +113,8 @@ def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None)
 def _matches(store: BufferStore, key: Any) -> bool:
     if store is key:
         return True
-    if isinstance(key, str) and isinstance(store, HashServer):
-        return store.url == key.rstrip("/")
+    if isinstance(key, str) and isinstance(store, (HashServer, FsspecStore)):
+        return store.url == key.strip().rstrip("/")
     if isinstance(key, (str, os.PathLike)) and isinstance(store, BufferFolder):
         return store.path == os.path.abspath(os.fspath(key))
     return False

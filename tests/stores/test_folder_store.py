@@ -272,3 +272,40 @@ def test_concurrent_writers_leave_one_intact_file(tmp_path):
     assert folder.get(checksum) == content
     files = [name for _, _, names in os.walk(root) for name in names]
     assert sorted(files) == sorted([PREFIX_SENTINEL, checksum.hex()])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_a_writer_killed_while_its_temporary_file_grows(tmp_path, fresh_python):
+    """The child is killed once its temporary file exists, i.e. inside write_atomic: the
+    final name never holds a partial buffer, and the leftover is swept."""
+    root = str(tmp_path / "f")
+    BufferFolder(root, writable=True)
+    size = 64 << 20
+    code = (
+        "import os, signal, threading, time\n"
+        "from seamless_core.checksum import Checksum\n"
+        "from seamless_core.stores import BufferFolder\n"
+        f"folder = BufferFolder({root!r}, writable=True)\n"
+        f"content = b'k' * {size}\n"
+        "checksum = Checksum.of(content)\n"
+        "directory = os.path.dirname(folder.path_of(checksum))\n"
+        "threading.Thread(target=folder.put, args=(checksum, content), daemon=True).start()\n"
+        "deadline = time.monotonic() + 60\n"
+        "while time.monotonic() < deadline:\n"
+        "    if os.path.isdir(directory) and any(\n"
+        "        n.startswith('.seamless-tmp-') for n in os.listdir(directory)):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    time.sleep(0.001)\n"
+        "raise SystemExit('no temporary file appeared')\n"
+    )
+    done = fresh_python(code, check=False)
+    assert done.returncode == -9, done.stderr[-2000:]
+    content = b"k" * size
+    checksum = Checksum.of(content)
+    folder = BufferFolder(root)
+    assert folder.get(checksum) in (None, content)
+    directory = os.path.dirname(folder.path_of(checksum))
+    leftovers = [n for n in os.listdir(directory) if n.startswith(_atomic.TEMP_PREFIX)]
+    assert leftovers or folder.get(checksum) == content  # killed mid-write, or just after
+    assert BufferFolder(root, writable=True, sweep_age=0).sweep_temp_files() == 0
+    assert not [n for n in os.listdir(directory) if n.startswith(_atomic.TEMP_PREFIX)]

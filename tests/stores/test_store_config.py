@@ -17,6 +17,7 @@ def environment(monkeypatch):
     """Set store variables for one test; the environment's stores are re-read after it."""
     monkeypatch.delenv("SEAMLESS_BUFFER_FOLDERS", raising=False)
     monkeypatch.delenv("SEAMLESS_HASHSERVER_URLS", raising=False)
+    monkeypatch.delenv("SEAMLESS_BUFFER_STORE_URLS", raising=False)
     yield monkeypatch
     monkeypatch.undo()
     stores.reload_environment()
@@ -85,3 +86,86 @@ def test_upload_targets_exclude_read_only_stores_and_the_spill_folder():
     spill = stores.add(get_buffer_cache().spill_folder)
     targets = stores.upload_targets()
     assert writable in targets and read_only not in targets and spill not in targets
+
+
+# -- object stores (fsspec) ------------------------------------------------------------------
+
+
+def test_object_store_urls_from_the_environment(environment):
+    pytest.importorskip("fsspec")
+    from seamless_core.stores import FsspecStore
+
+    environment.setenv("SEAMLESS_HASHSERVER_URLS", "http://127.0.0.1:5813")
+    environment.setenv("SEAMLESS_BUFFER_STORE_URLS", "memory://env-a  memory://env-b/sub/")
+    found = stores.reload_environment()
+    assert [type(s) for s in found] == [HashServer, FsspecStore, FsspecStore]
+    assert [s.url for s in found[1:]] == ["memory://env-a", "memory://env-b/sub"]
+    assert all(s.writable for s in found)
+    assert stores.list()[:3] == found
+
+
+def test_unknown_object_store_protocol_is_skipped_with_a_warning(environment):
+    pytest.importorskip("fsspec")
+    environment.setenv("SEAMLESS_BUFFER_STORE_URLS", "nosuchprotocol://x memory://env-c")
+    with pytest.warns(UserWarning, match="nosuchprotocol"):
+        found = stores.reload_environment()
+    assert [s.url for s in found] == ["memory://env-c"]
+
+
+def test_add_accepts_object_store_urls():
+    pytest.importorskip("fsspec")
+    from seamless_core.stores import FsspecStore
+
+    store = stores.add("memory://added/")
+    assert isinstance(store, FsspecStore) and store.writable
+    reader = stores.add("memory://added-ro", writable=False)
+    assert not reader.writable and reader in stores.list()
+    stores.remove("memory://added")
+    stores.remove(reader)
+    assert store not in stores.list() and reader not in stores.list()
+
+
+def test_fsspec_is_imported_only_when_an_object_store_is_made(fresh_python):
+    code = (
+        "import sys, seamless_core\n"
+        "from seamless_core import stores\n"
+        "stores.list()\n"
+        "assert 'fsspec' not in sys.modules, 'imported by the package'\n"
+        "stores.FsspecStore('memory://x')\n"
+        "assert 'fsspec' in sys.modules\n"
+    )
+    fresh_python(code)
+
+
+def test_missing_fsspec_is_one_clear_line(fresh_python):
+    code = (
+        "import sys, warnings\n"
+        "sys.modules['fsspec'] = None  # as if not installed\n"
+        "from seamless_core import stores\n"
+        "try:\n"
+        "    stores.FsspecStore('s3://bucket')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+        "import os\n"
+        "os.environ['SEAMLESS_BUFFER_STORE_URLS'] = 'memory://x'\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    assert stores.reload_environment() == []\n"
+        "print(caught[0].message)\n"
+    )
+    lines = fresh_python(code).stdout.splitlines()
+    assert lines[0] == "FsspecStore needs fsspec: pip install 'seamless-core[fsspec]'"
+    assert "SEAMLESS_BUFFER_STORE_URLS" in lines[1] and "seamless-core[fsspec]" in lines[1]
+
+
+def test_missing_backend_names_the_extra(fresh_python):
+    code = (
+        "import sys\n"
+        "sys.modules['s3fs'] = None  # fsspec here, s3fs not\n"
+        "from seamless_core import stores\n"
+        "try:\n"
+        "    stores.FsspecStore('s3://bucket')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert "pip install 'seamless-core[s3]'" in fresh_python(code).stdout
