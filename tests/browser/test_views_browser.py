@@ -6,7 +6,9 @@ the pages show the views as this checkout renders them (the ``docs_site`` fixtur
 - in furo's dark mode (chosen, or automatic on a system that asks for dark), every card is
   dark and its text readable, by computed style; in light mode, every card is light;
 - at 760 px wide, no card overflows its box, nothing inside a card is clipped without an
-  ellipsis, the labels of a bar never overlap, and preview rows do not wrap.
+  ellipsis, the labels of a bar never overlap, and preview rows do not wrap: on the site,
+  and in JupyterLab (``jupyter_lab`` fixture) with large views (a 20 KiB buffer, a 200-key
+  dict, a cache with many entries), whose previews start folded with their size shown.
 
 Screenshots (``docs-{light,dark}.png``) go to the test's temporary folder, or to the folder
 that ``SEAMLESS_SCREENSHOTS`` names (``make screenshots`` keeps them in ``docs/_static``).
@@ -15,6 +17,7 @@ Run alone with ``pytest -m browser``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -57,7 +60,10 @@ _JS_LAYOUT = """() => {
   const name = (el) => el.tagName.toLowerCase() + '.' + String(el.className).split(' ').join('.');
   const cards = Array.from(document.querySelectorAll('.sc-view .sc-card, .sc-view .sc-matrix'));
   for (const card of cards) {
-    if (card.scrollWidth > card.clientWidth + 1)
+    // The conversion matrix is a grid of fixed cells: where it is wider than the output
+    // (JupyterLab with its sidebar open at 760 px), it scrolls, and nothing is cut.
+    const scrolls = card.matches('.sc-matrix') && getComputedStyle(card).overflowX === 'auto';
+    if (!scrolls && card.scrollWidth > card.clientWidth + 1)
       problems.push(`card ${name(card)}: ${card.scrollWidth} > ${card.clientWidth} px`);
     const box = card.parentElement.getBoundingClientRect();
     const own = card.getBoundingClientRect();
@@ -162,6 +168,103 @@ def test_docs_views_fit_at_760_px(browser, docs_site, page_name):
     try:
         layout = page.evaluate(_JS_LAYOUT)
         assert layout["cards"] > 0, f"no views on {page_name}"
+        assert not layout["problems"], layout["problems"]
+    finally:
+        context.close()
+
+
+# -- JupyterLab at 760 px -----------------------------------------------------------------------
+
+LARGE_VIEWS = [
+    "import seamless_core\n"
+    "from seamless_core import Buffer, conversion_matrix\n"
+    "from seamless_core.cache import BufferCache, set_buffer_cache\n"
+    "cache = BufferCache(soft_cap=64 * 1024, hard_cap=256 * 1024, spill_folder=None,\n"
+    "                    background=False)\n"
+    "set_buffer_cache(cache)\n"
+    "big = Buffer(bytes(range(256)) * 80)  # 20 KiB of raw bytes\n"
+    "big",
+    'wide = Buffer({f"a rather long key number {i}": i for i in range(200)}, "plain")\nwide',
+    "keep = [Buffer(bytes([i]) * (1000 + 37 * i)) for i in range(30)]\n"
+    "for b in keep:\n"
+    "    b.incref()\n"
+    "keep[0].tempref(interest=3.5)\n"
+    "keep[0].checksum",
+    "cache",
+    "conversion_matrix()",
+]
+
+_JS_NOTEBOOK_READY = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.sessionContext || !panel.context || !panel.context.isReady) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
+}"""
+
+_JS_RUN_ALL = """async () => {
+  await window.jupyterapp.commands.execute('notebook:run-all-cells');
+  return true;
+}"""
+
+_JS_OUTPUTS = """() => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  return notebook.widgets.map(cell => {
+    const outputs = cell.model.outputs.toJSON();
+    return outputs.map(o => o.output_type === 'error' ? 'error: ' + o.evalue : o.output_type);
+  });
+}"""
+
+_JS_FOLDED = """() => Array.from(document.querySelectorAll('.sc-view details'))
+  .map(d => ({open: d.open, summary: d.querySelector('summary').textContent}))"""
+
+
+def _write_notebook(jupyter_lab, name: str, sources: list[str]) -> str:
+    cells = [
+        {"cell_type": "code", "source": src, "metadata": {}, "outputs": [], "execution_count": None}
+        for src in sources
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (jupyter_lab.root / name).write_text(json.dumps(notebook), "utf-8")
+    return name
+
+
+def test_jupyterlab_views_fit_at_760_px(browser, jupyter_lab):
+    name = _write_notebook(jupyter_lab, "views-at-760.ipynb", LARGE_VIEWS)
+    context = browser.new_context(viewport={"width": 760, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT * 3)
+    try:
+        page.goto(jupyter_lab.url(f"lab/tree/{name}"), wait_until="domcontentloaded")
+        page.wait_for_function(_JS_NOTEBOOK_READY, polling=250)
+        page.evaluate(_JS_RUN_ALL)
+        page.wait_for_function(
+            f"() => ({_JS_OUTPUTS})().every(outputs => outputs.length > 0)", polling=250
+        )
+        page.wait_for_function(_JS_NOTEBOOK_READY, polling=250)
+        outputs = page.evaluate(_JS_OUTPUTS)
+        assert not [o for cell in outputs for o in cell if o.startswith("error")], outputs
+        page.wait_for_function(
+            "() => document.querySelectorAll('.sc-view .sc-card, .sc-view .sc-matrix').length >= 5"
+        )
+        layout = page.evaluate(_JS_LAYOUT)
+        assert not layout["problems"], layout["problems"]
+        folded = page.evaluate(_JS_FOLDED)
+        previews = [d for d in folded if d["summary"].startswith("preview")]
+        assert {"open": False, "summary": "preview (20 KiB)"} in previews, folded
+        assert any(
+            not d["open"] and d["summary"].startswith("preview (200 keys, ") for d in previews
+        ), folded
+        assert {"open": False, "summary": "Largest entries: 20 of 30, by size"} in folded, folded
+        # unfolded, the largest entries still fit
+        page.evaluate(
+            "() => document.querySelectorAll('.sc-view details').forEach(d => d.open = true)"
+        )
+        layout = page.evaluate(_JS_LAYOUT)
         assert not layout["problems"], layout["problems"]
     finally:
         context.close()
