@@ -496,6 +496,33 @@ def test_dashboard_values_follow_the_cache(cache, clock):
     d.close()
 
 
+class _WarningCache(BufferCache):
+    """A cache whose stats carry the optional keys: warnings, and the spill folder's disk
+    usage (what a cache with caps beyond the machine's memory reports)."""
+
+    def stats(self):
+        return {
+            **super().stats(),
+            "warnings": ["soft cap 2 TiB is larger than this machine's memory"],
+            "spill_disk_bytes": 5 * KIB,
+        }
+
+
+def test_dashboard_shows_warnings_and_spill_disk_usage(tmp_path):
+    cache = _WarningCache(
+        soft_cap=4 * KIB, hard_cap=16 * KIB, spill_folder=tmp_path / "spill", background=False
+    )
+    try:
+        d = dashboard(cache)
+        page = _Page(d.view.value)
+        assert page.find("sc-warnings")
+        assert "soft cap 2 TiB is larger than this machine's memory" in page.all_text
+        assert "5 KiB on disk" in page.all_text
+        d.close()
+    finally:
+        cache.close()
+
+
 def test_dashboard_rates(cache, clock):
     keep = []
     d = dashboard(cache)
