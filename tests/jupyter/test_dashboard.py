@@ -394,6 +394,8 @@ def test_hostile_snapshot_is_escaped():
             "evictions": float("nan"),
             "spill_folder": "/tmp/" + evil,
             "tempref_count": evil,
+            "warnings": [evil, 3],
+            "spill_disk_bytes": evil,
         },
         "entries": [
             {
@@ -411,6 +413,7 @@ def test_hostile_snapshot_is_escaped():
         "entry_count": evil,
         "process": {"rss": evil, "total": 0},
         "rates": {"evictions_per_s": evil},
+        "static_note": evil,
     }
     html = render_cache_html(snapshot)
     text = render_cache_text(snapshot)
@@ -435,6 +438,8 @@ def test_hostile_snapshot_is_escaped():
         "pre",
         "details",
         "summary",
+        "ul",
+        "li",
     }
     for _, attributes in page.tags:
         assert "onerror" not in attributes
@@ -444,6 +449,7 @@ def test_hostile_snapshot_is_escaped():
         ), style
     assert evil in page.all_text  # shown, as text
     assert "/tmp/" + evil in page.all_text
+    assert page.find("sc-warnings") and page.find("sc-snapshot-note")  # shown, escaped
     assert "Buffer cache" in text
 
 

@@ -369,6 +369,9 @@ def test_hostile_snapshots_are_escaped_by_every_renderer(payload):
         "preview": payload,
         "preview_kind": payload,
         "note": payload,
+        "badge": payload,
+        "items": payload,
+        "collapsed": payload,
     }
     html = views.render_buffer(
         {"checksum": payload, "length": 3, "content": described, "cache": state}
