@@ -1,9 +1,11 @@
 """The Jupyter layer: magics, rich HTML views, and the live cache dashboard.
 
 ``%load_ext seamless_core`` registers the ``%checksum`` and ``%%buffer`` magics
-(:mod:`seamless_core.jupyter.magics`). The ``_repr_html_`` views of checksums, buffers,
-temprefs and caches live in :mod:`seamless_core.jupyter.html`. Nothing here imports IPython
-until the extension is loaded.
+(:mod:`seamless_core.jupyter.magics`). The ``_repr_html_`` views share one frame and
+stylesheet (:mod:`.frame`); checksums, buffers and temprefs are drawn by :mod:`.views` (with
+:mod:`.preview` for what a buffer holds), caches by :mod:`.cache_view`, the conversion
+matrix by :mod:`.html_matrix`; :mod:`.html` holds the entry points the classes import.
+Nothing here imports IPython until the extension is loaded.
 """
 
 from __future__ import annotations

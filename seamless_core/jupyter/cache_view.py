@@ -1,31 +1,32 @@
 """One picture of the buffer cache, shared by ``BufferCache._repr_html_`` and the dashboard.
 
-:func:`cache_snapshot` reads a cache (and the process's memory) into a plain dict;
-:func:`render_cache_html` and :func:`render_cache_text` are pure functions of that dict.
-The HTML needs no JavaScript: bars are styled ``<div>``s, colours come from
-``static/dashboard.css`` (inlined once per rendering), details from ``title`` tooltips.
-Like the package's other views, it carries its plain-text rendering, which shows instead
-of the HTML wherever the stylesheet is stripped.
-Everything taken from the snapshot is escaped, and numbers are coerced to numbers first,
-so a snapshot from anywhere renders safely.
+:func:`cache_snapshot` reads a cache (and the process's memory) into a plain dict, the one
+snapshot both use; :func:`render_cache_html` and :func:`render_cache_text` are pure
+functions of that dict, and the HTML is assembled from small parts (heading, warnings,
+usage bars, counters, entries, spill folder). No JavaScript: bars are styled ``<div>``s,
+details come from ``title`` tooltips, the largest entries fold away when they are many.
+The view sits in the frame every view shares (:mod:`.frame`), so its plain-text rendering
+shows wherever the stylesheet is stripped. Everything taken from the snapshot is escaped,
+and numbers are coerced to numbers first, so a snapshot from anywhere renders safely.
 
-The strong-usage bar has three zones, each drawn at a fixed share of the width so that
-usage stays readable whatever the ratio of the caps: up to the soft cap, between the caps,
-and beyond the hard cap. The fill changes colour at each cap.
+The bars are honest: strong and weak usage share one linear byte scale, from zero to the
+hard cap (or the usage, when larger); the caps mark the strong bar only, as they govern
+nothing else. The process's memory is drawn against the machine's, with the hard cap
+marked on that scale too, so that the two scales can be compared. Every bar names its
+scale under it.
 """
 
 from __future__ import annotations
 
-import functools
 import heapq
-import math
 import os
 from collections.abc import Mapping
-from html import escape
-from importlib import resources
 from typing import Any
 
+from .frame import DASH, count, details, format_bytes, frame, h, number, stylesheet, view_css
+
 __all__ = [
+    "cache_css",
     "cache_snapshot",
     "format_bytes",
     "largest_entries",
@@ -35,19 +36,16 @@ __all__ = [
     "stylesheet",
 ]
 
-# Share of the strong bar's width given to each zone, in percent.
-_ZONE_SOFT, _ZONE_MID, _ZONE_OVER = 55.0, 30.0, 15.0
 # Process memory: warn / alarm at these fractions of the machine's total memory.
 _PROCESS_WARN, _PROCESS_ALARM = 0.75, 0.90
-_DASH = "\u2014"
+#: The largest-entries table starts folded when it lists more rows than this (except in
+#: the live dashboard, which renders again every second and would fold it each time).
+ENTRIES_OPEN = 10
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
-
-@functools.lru_cache(maxsize=1)
-def stylesheet() -> str:
-    """The dashboard's stylesheet (read once)."""
-    return resources.files(__package__).joinpath("static", "dashboard.css").read_text("utf-8")
+def cache_css() -> str:
+    """The stylesheet a cache view (and the dashboard) embeds."""
+    return view_css("cache view", "dashboard")
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -60,7 +58,7 @@ def process_memory() -> dict[str, int | None]:
     psutil cannot tell)."""
     global _process
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - psutil is a dependency
         return {"rss": None, "total": None}
     rss = total = None
@@ -90,7 +88,8 @@ def largest_entries(cache: Any, top: int) -> list[dict[str, Any]]:
 
 
 def cache_snapshot(cache: Any = None, top: int = 20) -> dict[str, Any]:
-    """What the cache holds now, as a plain dict.
+    """What the cache holds now, as a plain dict: the one snapshot of a cache that the
+    cache's own view and the dashboard both render.
 
     ``{"stats": cache.stats(), "entries": [...], "entry_count": n, "top": top,
     "process": {"rss": ..., "total": ...}}``, where ``entries`` are the ``top`` largest of
@@ -121,60 +120,29 @@ def cache_snapshot(cache: Any = None, top: int = 20) -> dict[str, Any]:
 # -- formatting --------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float, or ``None`` (bools, strings, NaN... are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def format_bytes(value: Any) -> str:
-    """``1536`` -> ``'1.5 KiB'``: binary units, three significant digits, exact values
-    without decimals (``5 GiB``); ``'—'`` for anything that is not a number."""
-    n = _number(value)
-    if n is None:
-        return _DASH
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    unit = 0
-    while n >= 1024 and unit < len(_UNITS) - 1:
-        n /= 1024
-        unit += 1
-    if unit == 0 or n == int(n):
-        text = f"{int(n)}" if n < 1e21 else f"{n:.3g}"
-    elif n < 10:
-        text = f"{n:.2f}"
-    elif n < 100:
-        text = f"{n:.1f}"
-    else:
-        text = f"{n:.0f}"
-    return f"{sign}{text} {_UNITS[unit]}"
-
-
 def _format_count(value: Any) -> str:
-    n = _number(value)
+    n = number(value)
     if n is None:
-        return _DASH
+        return DASH
     return f"{int(n):,}" if n == int(n) else f"{n:,.2f}"
 
 
 def _format_rate_bytes(value: Any) -> str:
-    n = _number(value)
-    return _DASH if n is None else f"{format_bytes(n)}/s"
+    n = number(value)
+    return DASH if n is None else f"{format_bytes(n)}/s"
 
 
 def _format_rate_count(value: Any) -> str:
-    n = _number(value)
+    n = number(value)
     if n is None:
-        return _DASH
+        return DASH
     return f"{n:.0f}/s" if n >= 10 or n == int(n) else f"{n:.2f}/s"
 
 
 def _format_interest(value: Any) -> str:
-    n = _number(value)
+    n = number(value)
     if n is None:
-        return _DASH
+        return DASH
     if n == 0:
         return "0"
     if n == int(n):
@@ -183,9 +151,9 @@ def _format_interest(value: Any) -> str:
 
 
 def _format_cost(value: Any) -> str:
-    n = _number(value)
+    n = number(value)
     if n is None:
-        return _DASH
+        return DASH
     if n == 0:
         return "0"
     if n < 0.001:  # 1.4e-6, not 1.4e-06
@@ -199,35 +167,19 @@ def _pct(value: float) -> str:
     return f"{min(100.0, max(0.0, value)):.3f}%"
 
 
-def _h(value: Any) -> str:
-    return escape(str(value), quote=True)
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
-# -- geometry ----------------------------------------------------------------------------------
+# -- reading the snapshot ----------------------------------------------------------------------
 
 
-def _zones(soft: float, hard: float) -> tuple[float, float, float]:
-    """Widths (percent) of the soft, between-caps and beyond-hard zones."""
-    if soft > 0 and hard > soft:
-        return _ZONE_SOFT, _ZONE_MID, _ZONE_OVER
-    if soft > 0:  # soft == hard
-        return _ZONE_SOFT + _ZONE_MID, 0.0, _ZONE_OVER
-    if hard > 0:  # soft == 0
-        return 0.0, _ZONE_SOFT + _ZONE_MID, _ZONE_OVER
-    return 0.0, 0.0, 100.0
-
-
-def _position(usage: float, soft: float, hard: float) -> float:
-    """Where ``usage`` falls on the zoned scale, in percent of the bar."""
-    z_soft, z_mid, z_over = _zones(soft, hard)
-    if usage <= 0:
-        return 0.0
-    if usage <= soft:
-        return z_soft * usage / soft
-    if usage <= hard:
-        return z_soft + z_mid * (usage - soft) / (hard - soft)
-    beyond = (usage - hard) / hard if hard > 0 else 1.0
-    return z_soft + z_mid + z_over * min(1.0, beyond)
+def _caps(stats: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    soft = number(stats.get("soft_cap"))
+    hard = number(stats.get("hard_cap"))
+    if soft is None or hard is None or not 0 <= soft <= hard:
+        return None, None  # nonsense caps: draw no markers rather than wrong ones
+    return soft, hard
 
 
 def _level(usage: float, soft: float | None, hard: float | None) -> str:
@@ -238,71 +190,23 @@ def _level(usage: float, soft: float | None, hard: float | None) -> str:
     return "ok"
 
 
-# -- HTML --------------------------------------------------------------------------------------
-
-
-def _meter(
-    kind: str,
-    label: str,
-    value_html: str,
-    fill: float,
-    level: str,
-    title: str,
-    zones: tuple[float, float, float] | None,
-    ticks: list[tuple[float, str, str]],
-) -> str:
-    """One labelled bar. ``fill`` in percent; ``zones`` shade the track; ``ticks`` are
-    ``(position, css suffix, label)`` cap markers, labelled below the bar when ``label``."""
-    out = [
-        f'<div class="sc-meter sc-meter-{kind}" data-level="{level}">',
-        '<div class="sc-meter-head">',
-        f'<span class="sc-meter-label">{_h(label)}</span>',
-        f'<span class="sc-meter-value">{value_html}</span>',
-        "</div>",
-        f'<div class="sc-track" title="{_h(title)}" role="meter" aria-label="{_h(label)}" '
-        f'aria-valuenow="{fill:.1f}" aria-valuemin="0" aria-valuemax="100">',
-    ]
-    if zones is not None:
-        z_soft, z_mid, z_over = zones
-        out.append(
-            f'<div class="sc-zone sc-zone-mid" style="left:{_pct(z_soft)};width:{_pct(z_mid)}">'
-            "</div>"
-            f'<div class="sc-zone sc-zone-over" style="left:{_pct(z_soft + z_mid)};'
-            f'width:{_pct(z_over)}"></div>'
-        )
-    # Anything above zero stays visible.
-    width = max(fill, 0.6) if fill > 0 else 0.0
-    out.append(f'<div class="sc-fill sc-level-{level}" style="width:{_pct(width)}"></div>')
-    for position, suffix, _ in ticks:
-        out.append(f'<div class="sc-cap sc-cap-{suffix}" style="left:{_pct(position)}"></div>')
-    out.append("</div>")
-    labelled = [(p, s, t) for p, s, t in ticks if t]
-    if labelled:
-        out.append('<div class="sc-axis">')
-        for position, suffix, text in labelled:
-            # Each label ends at its marker, whose line it continues.
-            out.append(
-                f'<span class="sc-axis-tick sc-cap-{suffix}" style="right:{_pct(100 - position)}">'
-                f"{_h(text)}</span>"
-            )
-        out.append("</div>")
-    out.append("</div>")
-    return "".join(out)
-
-
-def _cap_ticks(soft: float | None, hard: float | None, labelled: bool) -> list:
-    if soft is None or hard is None or hard <= 0:
+def _warnings(stats: Mapping[str, Any]) -> list[str]:
+    """``stats["warnings"]`` as a list of strings (a single string is one warning)."""
+    raw = stats.get("warnings")
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)):
         return []
-    z_soft, z_mid, _ = _zones(soft, hard)
-    if soft == hard:
-        text = f"soft = hard {format_bytes(hard)}" if labelled else ""
-        return [(z_soft, "hard", text)]
-    ticks = []
-    if soft > 0:
-        ticks.append((z_soft, "soft", f"soft {format_bytes(soft)}" if labelled else ""))
-    ticks.append((z_soft + z_mid, "hard", f"hard {format_bytes(hard)}" if labelled else ""))
-    return ticks
+    return [str(w) for w in raw if w]
 
+
+def _cache_scale(hard: float | None, strong: float, weak: float) -> float:
+    """The end of the strong and weak bars' linear scale: the hard cap, or the usage when it
+    is larger (at least one byte)."""
+    return max(1.0, hard or 0.0, strong, weak)
+
+
+# -- HTML parts --------------------------------------------------------------------------------
 
 _STATE_TEXT = {
     "ok": "within the soft cap",
@@ -318,10 +222,236 @@ _STATE_TITLE = {
 }
 
 
-def _tier(entry: Mapping[str, Any]) -> tuple[str, str]:
-    interest = bool(_number(entry.get("normal_refs"))) or bool(
-        _number(entry.get("tempref_interest"))
+def _header_html(level: str) -> str:
+    return (
+        '<div class="sc-cache-head"><span class="sc-cache-title">Buffer cache</span>'
+        f'<span class="sc-state sc-level-{level}" title="{h(_STATE_TITLE[level])}">'
+        f"{_STATE_TEXT[level]}</span></div>"
     )
+
+
+def _snapshot_note_html(snapshot: Mapping[str, Any]) -> str:
+    note = snapshot.get("static_note")
+    return f'<p class="sc-snapshot-note">{h(note)}</p>' if isinstance(note, str) else ""
+
+
+def _warnings_html(stats: Mapping[str, Any]) -> str:
+    items = "".join(f"<li>\u26a0 {h(w)}</li>" for w in _warnings(stats))
+    return f'<ul class="sc-warnings">{items}</ul>' if items else ""
+
+
+def _meter(
+    kind: str,
+    label: str,
+    value_html: str,
+    fill: float,
+    level: str,
+    title: str,
+    ticks: list[tuple[float, str, str]],
+    scale: str,
+    zones: tuple[float, float] | None = None,
+) -> str:
+    """One labelled bar. ``fill`` in percent of the scale, which ``scale`` names under
+    the bar; ``ticks`` are ``(position, kind, label)`` markers, keyed there too; ``zones``
+    shade the track from the soft cap and from the hard cap on."""
+    out = [
+        f'<div class="sc-meter sc-meter-{kind}" data-level="{level}">',
+        '<div class="sc-meter-head">',
+        f'<span class="sc-meter-label">{h(label)}</span>',
+        f'<span class="sc-meter-value">{value_html}</span>',
+        "</div>",
+        f'<div class="sc-track" title="{h(title)}" role="meter" aria-label="{h(label)}" '
+        f'aria-valuenow="{fill:.1f}" aria-valuemin="0" aria-valuemax="100">',
+    ]
+    if zones is not None:
+        mid, over = zones
+        out.append(
+            f'<div class="sc-zone sc-zone-mid" style="left:{_pct(mid)};width:{_pct(over - mid)}">'
+            f'</div><div class="sc-zone sc-zone-over" style="left:{_pct(over)};'
+            f'width:{_pct(100 - over)}"></div>'
+        )
+    width = max(fill, 0.6) if fill > 0 else 0.0  # anything above zero stays visible
+    out.append(f'<div class="sc-fill sc-level-{level}" style="width:{_pct(width)}"></div>')
+    for position, tick, _ in ticks:
+        out.append(f'<div class="sc-cap sc-cap-{tick}" style="left:{_pct(position)}"></div>')
+    out.append("</div>")
+    keys = "".join(
+        f'<span class="sc-axis-tick sc-cap-{tick}">{h(text)}</span>' for _, tick, text in ticks
+    )
+    out.append(f'<div class="sc-axis"><span class="sc-axis-scale">{h(scale)}</span>{keys}</div>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def _linear(end: float) -> str:
+    return f"scale 0 to {format_bytes(end)}, linear"
+
+
+def _strong_meter(
+    strong: float, soft: float | None, hard: float | None, level: str, scale: float
+) -> str:
+    value = f'<b class="sc-strong-bytes">{h(format_bytes(strong))}</b>'
+    ticks: list[tuple[float, str, str]] = []
+    zones = None
+    if soft is not None and hard is not None:
+        value += (
+            f'<span class="sc-of"> of soft cap {h(format_bytes(soft))}'
+            f" \u00b7 hard cap {h(format_bytes(hard))}</span>"
+        )
+        soft_at, hard_at = 100 * soft / scale, 100 * hard / scale
+        zones = (soft_at, hard_at)
+        if soft == hard:
+            ticks = [(hard_at, "hard", f"soft = hard cap {format_bytes(hard)}")]
+        else:
+            ticks = [
+                (soft_at, "soft", f"soft cap {format_bytes(soft)}"),
+                (hard_at, "hard", f"hard cap {format_bytes(hard)}"),
+            ]
+    return _meter(
+        "strong",
+        "Strong (held by the cache; the caps apply)",
+        value,
+        100 * strong / scale,
+        level,
+        f"{format_bytes(strong)} held by the cache.",
+        ticks,
+        _linear(scale),
+        zones,
+    )
+
+
+def _weak_meter(weak: float, scale: float) -> str:
+    return _meter(
+        "weak",
+        "Weak (in memory, held elsewhere; no cap applies)",
+        f'<b class="sc-weak-bytes">{h(format_bytes(weak))}</b>',
+        100 * weak / scale,
+        "weak",
+        f"{format_bytes(weak)} findable while other objects keep them.",
+        [],
+        f"{_linear(scale)}, as strong",
+    )
+
+
+def _process_meter(rss: float, total: float, hard: float | None) -> str:
+    """The process's resident memory against the machine's, with the hard cap marked on
+    the same scale so that the two scales can be compared."""
+    fraction = rss / total
+    level = "process"
+    if fraction > _PROCESS_ALARM:
+        level = "over"
+    elif fraction > _PROCESS_WARN:
+        level = "warn"
+    value = (
+        f'<b class="sc-rss">{h(format_bytes(rss))}</b>'
+        f'<span class="sc-of"> of {h(format_bytes(total))} total '
+        f"({100 * fraction:.1f}%)</span>"
+    )
+    ticks = []
+    if hard is not None and hard <= total:
+        ticks = [(100 * hard / total, "hard", f"cache hard cap {format_bytes(hard)}")]
+    return _meter(
+        "process",
+        "Process memory (RSS)",
+        value,
+        100 * fraction,
+        level,
+        f"Resident memory of this process: {format_bytes(rss)} of "
+        f"{format_bytes(total)} on this machine.",
+        ticks,
+        f"scale 0 to the machine's {format_bytes(total)}, linear",
+    )
+
+
+def _usage_html(stats: Mapping[str, Any], process: Mapping[str, Any], level: str) -> str:
+    """The strong and weak bars on one linear scale, and the process's memory on the
+    machine's; each bar names its scale."""
+    strong = number(stats.get("strong_bytes")) or 0.0
+    weak = number(stats.get("weak_bytes")) or 0.0
+    soft, hard = _caps(stats)
+    scale = _cache_scale(hard, strong, weak)
+    parts = [_strong_meter(strong, soft, hard, level, scale), _weak_meter(weak, scale)]
+    rss = number(process.get("rss"))
+    total = number(process.get("total"))
+    if rss is not None and total:
+        parts.append(_process_meter(rss, total, hard))
+    elif rss is not None:
+        parts.append(f'<p class="sc-entries-note">Process memory (RSS): {h(format_bytes(rss))}</p>')
+    return "".join(parts)
+
+
+def _stat(key: str, label: str, value: str, detail: str = "", title: str = "") -> str:
+    title_attr = f' title="{h(title)}"' if title else ""
+    detail_html = f'<span class="sc-stat-detail">{h(detail)}</span>' if detail else ""
+    return (
+        f'<div class="sc-stat" data-stat="{h(key)}"{title_attr}>'
+        f'<span class="sc-stat-label">{h(label)}</span>'
+        f'<span class="sc-stat-value" title="{h(value)}">{h(value)}</span>{detail_html}</div>'
+    )
+
+
+def _counters_html(stats: Mapping[str, Any], rates: Mapping[str, Any] | None) -> str:
+    hits = number(stats.get("hits"))
+    misses = number(stats.get("misses"))
+    lookups = (hits or 0) + (misses or 0)
+    hit_rate = f"{100 * (hits or 0) / lookups:.0f}% hits" if lookups else "no lookups yet"
+    failures = number(stats.get("spill_failures"))
+    spill_detail = f"{_format_count(failures)} failed" if failures else ""
+    evictions_detail = f"{format_bytes(stats.get('evicted_bytes'))} freed"
+    if rates is not None:
+        evictions_detail += f" \u00b7 {_format_rate_count(rates.get('evictions_per_s'))}"
+        spill_rate = _format_rate_bytes(rates.get("spilled_bytes_per_s"))
+        spill_detail = f"{spill_rate} \u00b7 {spill_detail}" if spill_detail else spill_rate
+    spill_folder = stats.get("spill_folder")
+    stats_html = [
+        _stat(
+            "strong",
+            "strong",
+            _format_count(stats.get("strong_count")),
+            format_bytes(stats.get("strong_bytes")),
+            "buffers held in memory by the cache (those with interest)",
+        ),
+        _stat(
+            "weak",
+            "weak",
+            _format_count(stats.get("weak_count")),
+            format_bytes(stats.get("weak_bytes")),
+            "buffers findable while something else holds them (no interest, or evicted)",
+        ),
+        _stat(
+            "referenced",
+            "referenced",
+            _format_count(stats.get("referenced_count")),
+            count(stats.get("tempref_count"), "tempref"),
+            "checksums with interest (normal refs or a tempref), in memory or not",
+        ),
+        _stat(
+            "evictions",
+            "evictions",
+            _format_count(stats.get("evictions")),
+            evictions_detail,
+            "buffers moved from the strong to the weak tier, and the bytes that freed",
+        ),
+        _stat(
+            "spilled",
+            "spilled",
+            format_bytes(stats.get("spilled_bytes")),
+            spill_detail,
+            f"written to {spill_folder} before eviction" if spill_folder else "spilling is off",
+        ),
+        _stat(
+            "lookups",
+            "hits / misses",
+            f"{_format_count(hits)} / {_format_count(misses)}",
+            hit_rate,
+            "lookups of buffers in memory",
+        ),
+    ]
+    return f'<div class="sc-stats">{"".join(stats_html)}</div>'
+
+
+def _tier(entry: Mapping[str, Any]) -> tuple[str, str]:
+    interest = bool(number(entry.get("normal_refs"))) or bool(number(entry.get("tempref_interest")))
     if entry.get("strong") is True:
         return "strong", "held in memory by the cache"
     if entry.get("in_memory") is True:
@@ -331,280 +461,129 @@ def _tier(entry: Mapping[str, Any]) -> tuple[str, str]:
     return "out", "not in memory: resolved again (from a store or the spill folder) when needed"
 
 
-def _entries_table(snapshot: Mapping[str, Any]) -> str:
-    entries = snapshot.get("entries")
-    if not isinstance(entries, (list, tuple)):
-        entries = []
-    entries = [e for e in entries if isinstance(e, Mapping)]
-    count = _number(snapshot.get("entry_count"))
-    top = _number(snapshot.get("top"))
+_ENTRY_COLUMNS = (
+    ("checksum", "checksum", "", ""),
+    ("size", "size", "", ""),
+    ("tier", "tier", "", ""),
+    ("refs", "refs", "", "normal references"),
+    ("tempref", "tempref", "refs", "current interest of the decaying tempref, counted in refs"),
+    ("interest", "interest", "refs", "refs + tempref: what eviction weighs, counted in refs"),
+    ("cost", "cost", "units", "cost units to bring the buffer back (benefit_per_gb is per GiB)"),
+)
+
+
+def _entries_head() -> str:
+    cells = []
+    for key, label, unit, title in _ENTRY_COLUMNS:
+        classes = f"sc-col-{key}" + ("" if key in ("checksum", "tier") else " sc-num")
+        title_attr = f' title="{h(title)}"' if title else ""
+        unit_html = f'<span class="sc-unit">{h(unit)}</span>' if unit else ""
+        cells.append(f'<th scope="col" class="{classes}"{title_attr}>{label}{unit_html}</th>')
+    return f"<thead><tr>{''.join(cells)}</tr></thead>"
+
+
+def _entry_row(entry: Mapping[str, Any]) -> str:
+    checksum = str(entry.get("checksum", ""))
+    short = checksum[:12] + ("\u2026" if len(checksum) > 12 else "")
+    tier, tier_title = _tier(entry)
+    refs = number(entry.get("normal_refs"))
+    tempref = number(entry.get("tempref_interest"))
+    interest = None if refs is None and tempref is None else (refs or 0) + (tempref or 0)
+    size = entry.get("size")
+    size_text = format_bytes(size) if number(size) is not None else "unknown"
+    scratch = " (scratch)" if entry.get("scratch") is True else ""
+    return (
+        f'<tr class="sc-tier-{tier}">'
+        f'<td class="sc-col-checksum"><code title="{h(checksum)}">{h(short)}</code></td>'
+        f'<td class="sc-num">{h(size_text)}</td>'
+        f'<td><span class="sc-badge sc-badge-{tier}" title="{h(tier_title + scratch)}">'
+        f"{tier}</span></td>"
+        f'<td class="sc-num">{h(_format_count(refs))}</td>'
+        f'<td class="sc-num">{h(_format_interest(tempref))}</td>'
+        f'<td class="sc-num">{h(_format_interest(interest))}</td>'
+        f'<td class="sc-num" title="{h(entry.get("cost"))} units">'
+        f"{h(_format_cost(entry.get('cost')))}</td>"
+        "</tr>"
+    )
+
+
+def _entries_html(snapshot: Mapping[str, Any]) -> str:
+    """The largest entries, in a section that starts folded when they are many."""
+    raw = snapshot.get("entries")
+    entries = [e for e in raw if isinstance(e, Mapping)] if isinstance(raw, (list, tuple)) else []
+    entry_count = number(snapshot.get("entry_count"))
     if not entries:
-        if top == 0 and count:
+        if number(snapshot.get("top")) == 0 and entry_count:
             return (
                 '<p class="sc-entries-note">Entries not listed in this view '
-                f"({_format_count(count)} in the cache).</p>"
+                f"({_format_count(entry_count)} in the cache).</p>"
             )
         return '<p class="sc-entries-note">The cache holds no entries.</p>'
-    of = f" of {_format_count(count)}" if count is not None else ""
-    out = [
-        '<table class="sc-entries">',
-        f"<caption>Largest entries: {len(entries)}{of}, by size</caption>",
-        "<thead><tr>"
-        '<th scope="col" class="sc-col-checksum">checksum</th>'
-        '<th scope="col" class="sc-num">size</th>'
-        '<th scope="col">tier</th>'
-        '<th scope="col" class="sc-num" title="normal references">refs</th>'
-        '<th scope="col" class="sc-num" title="current interest of the decaying tempref">'
-        "tempref</th>"
-        '<th scope="col" class="sc-num" title="refs + tempref: what eviction weighs">'
-        "interest</th>"
-        '<th scope="col" class="sc-num" title="cost units to bring the buffer back">cost</th>'
-        "</tr></thead><tbody>",
-    ]
-    for entry in entries:
-        checksum = str(entry.get("checksum", ""))
-        short = checksum[:12] + ("\u2026" if len(checksum) > 12 else "")
-        tier, tier_title = _tier(entry)
-        refs = _number(entry.get("normal_refs"))
-        tempref = _number(entry.get("tempref_interest"))
-        interest = None if refs is None and tempref is None else (refs or 0) + (tempref or 0)
-        size = entry.get("size")
-        size_text = format_bytes(size) if _number(size) is not None else "unknown"
-        scratch = " (scratch)" if entry.get("scratch") is True else ""
-        out.append(
-            f'<tr class="sc-tier-{tier}">'
-            f'<td class="sc-col-checksum"><code title="{_h(checksum)}">{_h(short)}</code></td>'
-            f'<td class="sc-num">{_h(size_text)}</td>'
-            f'<td><span class="sc-badge sc-badge-{tier}" title="{_h(tier_title + scratch)}">'
-            f"{tier}</span></td>"
-            f'<td class="sc-num">{_h(_format_count(refs))}</td>'
-            f'<td class="sc-num">{_h(_format_interest(tempref))}</td>'
-            f'<td class="sc-num">{_h(_format_interest(interest))}</td>'
-            f'<td class="sc-num" title="{_h(entry.get("cost"))} units">'
-            f"{_h(_format_cost(entry.get('cost')))}</td>"
-            "</tr>"
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _stat(key: str, label: str, value: str, detail: str = "", title: str = "") -> str:
-    title_attr = f' title="{_h(title)}"' if title else ""
-    detail_html = f'<span class="sc-stat-detail">{_h(detail)}</span>' if detail else ""
-    return (
-        f'<div class="sc-stat" data-stat="{_h(key)}"{title_attr}>'
-        f'<span class="sc-stat-label">{_h(label)}</span>'
-        f'<span class="sc-stat-value">{_h(value)}</span>{detail_html}</div>'
+    of = f" of {_format_count(entry_count)}" if entry_count is not None else ""
+    table = (
+        f'<table class="sc-entries">{_entries_head()}<tbody>'
+        + "".join(_entry_row(entry) for entry in entries)
+        + "</tbody></table>"
     )
+    open_ = snapshot.get("live") is True or len(entries) <= ENTRIES_OPEN
+    summary = f"Largest entries: {len(entries)}{of}, by size"
+    return details(summary, table, open_=open_, css_class="sc-entries-section")
+
+
+def _spill_html(stats: Mapping[str, Any]) -> str:
+    folder = stats.get("spill_folder")
+    if not folder:
+        return ""
+    disk = number(stats.get("spill_disk_bytes"))
+    on_disk = f" \u00b7 {h(format_bytes(disk))} on disk" if disk is not None else ""
+    return f'<p class="sc-foot">Spill folder: <code>{h(folder)}</code>{on_disk}</p>'
 
 
 def render_cache_html(snapshot: Mapping[str, Any], *, include_style: bool = True) -> str:
     """The snapshot from :func:`cache_snapshot` as self-contained HTML.
 
-    An optional ``snapshot["rates"]`` (``evictions_per_s``, ``evicted_bytes_per_s``,
-    ``spilled_bytes_per_s``), as the dashboard adds, is shown with the counters.
-    ``include_style=False`` leaves out the ``<style>`` element, for a page that already
-    has it.
+    Optional keys: ``rates`` (``evictions_per_s``, ``evicted_bytes_per_s``,
+    ``spilled_bytes_per_s``, as the dashboard adds) shown with the counters; ``live``
+    (the dashboard's own rendering: the entries never fold); ``static_note``, a line saying
+    the view is a snapshot. ``include_style=False`` leaves out the ``<style>`` element, for
+    a page that already has it.
     """
-    stats = snapshot.get("stats")
-    stats = stats if isinstance(stats, Mapping) else {}
-    process = snapshot.get("process")
-    process = process if isinstance(process, Mapping) else {}
+    stats = _mapping(snapshot.get("stats"))
     rates = snapshot.get("rates")
-    rates = rates if isinstance(rates, Mapping) else None
-
-    strong = _number(stats.get("strong_bytes")) or 0.0
-    weak = _number(stats.get("weak_bytes")) or 0.0
-    soft = _number(stats.get("soft_cap"))
-    hard = _number(stats.get("hard_cap"))
-    if soft is not None and hard is not None and not 0 <= soft <= hard:
-        soft = hard = None  # nonsense caps: draw no zones rather than wrong ones
-    level = _level(strong, soft, hard)
-
-    out = [f"<style>{stylesheet()}</style>"] if include_style else []
-    # The plain-text rendering shows where the stylesheet is stripped (untrusted notebooks,
-    # static viewers); the stylesheet hides it and shows the HTML instead.
-    out.append(
-        f'<div class="sc-cache-view"><pre class="sc-cache-fallback">'
-        f"{_h(render_cache_text(snapshot))}</pre>"
-        '<div class="sc-cache-wrap" style="display:none">'
+    soft, hard = _caps(stats)
+    level = _level(number(stats.get("strong_bytes")) or 0.0, soft, hard)
+    inner = (
+        f'<div class="sc-card sc-cache" data-level="{level}">'
+        + _header_html(level)
+        + _snapshot_note_html(snapshot)
+        + _warnings_html(stats)
+        + _usage_html(stats, _mapping(snapshot.get("process")), level)
+        + _counters_html(stats, rates if isinstance(rates, Mapping) else None)
+        + _entries_html(snapshot)
+        + _spill_html(stats)
+        + "</div>"
     )
-    out.append(f'<div class="sc-cache" data-level="{level}">')
-    out.append(
-        '<div class="sc-cache-head"><span class="sc-cache-title">Buffer cache</span>'
-        f'<span class="sc-state sc-level-{level}" title="{_h(_STATE_TITLE[level])}">'
-        f"{_STATE_TEXT[level]}</span></div>"
-    )
-
-    # strong and weak usage, on the same zoned scale
-    if soft is not None and hard is not None:
-        zones = _zones(soft, hard)
-        scale_note = (
-            f"Scale: 0 to the soft cap ({format_bytes(soft)}) over the first {zones[0]:.0f}%, "
-            f"the soft to the hard cap ({format_bytes(hard)}) over the next {zones[1]:.0f}%, "
-            f"up to twice the hard cap over the last {zones[2]:.0f}%."
-        )
-        strong_fill = _position(strong, soft, hard)
-        weak_fill = _position(weak, soft, hard)
-        strong_value = (
-            f'<b class="sc-strong-bytes">{_h(format_bytes(strong))}</b>'
-            f'<span class="sc-of"> of soft cap {_h(format_bytes(soft))}'
-            f" \u00b7 hard cap {_h(format_bytes(hard))}</span>"
-        )
-    else:
-        zones, scale_note = None, "Caps unknown."
-        strong_fill = weak_fill = 100.0 if strong or weak else 0.0
-        strong_value = f'<b class="sc-strong-bytes">{_h(format_bytes(strong))}</b>'
-    out.append(
-        _meter(
-            "strong",
-            "Strong (held by the cache)",
-            strong_value,
-            strong_fill,
-            level,
-            f"{format_bytes(strong)} held. {scale_note}",
-            zones,
-            _cap_ticks(soft, hard, labelled=True),
-        )
-    )
-    out.append(
-        _meter(
-            "weak",
-            "Weak (in memory, held elsewhere)",
-            f'<b class="sc-weak-bytes">{_h(format_bytes(weak))}</b>',
-            weak_fill,
-            "weak",
-            f"{format_bytes(weak)} findable while other objects keep them. {scale_note}",
-            None,
-            _cap_ticks(soft, hard, labelled=False),
-        )
-    )
-
-    # process memory, linear against the machine's total
-    rss = _number(process.get("rss"))
-    total = _number(process.get("total"))
-    if rss is not None and total:
-        fraction = rss / total
-        p_level = (
-            "over" if fraction > _PROCESS_ALARM else "warn" if fraction > _PROCESS_WARN else "ok"
-        )
-        out.append(
-            _meter(
-                "process",
-                "Process memory (RSS)",
-                f'<b class="sc-rss">{_h(format_bytes(rss))}</b>'
-                f'<span class="sc-of"> of {_h(format_bytes(total))} total '
-                f"({100 * fraction:.1f}%)</span>",
-                100 * fraction,
-                "process" if p_level == "ok" else p_level,
-                f"Resident memory of this process: {format_bytes(rss)} of "
-                f"{format_bytes(total)} on this machine.",
-                None,
-                [],
-            )
-        )
-    elif rss is not None:
-        out.append(f'<p class="sc-entries-note">Process memory (RSS): {_h(format_bytes(rss))}</p>')
-
-    # counters
-    hits = _number(stats.get("hits"))
-    misses = _number(stats.get("misses"))
-    lookups = (hits or 0) + (misses or 0)
-    hit_rate = f"{100 * (hits or 0) / lookups:.0f}% hits" if lookups else "no lookups yet"
-    failures = _number(stats.get("spill_failures"))
-    spill_detail = f"{_format_count(failures)} failed" if failures else ""
-    evictions_detail = f"{format_bytes(stats.get('evicted_bytes'))} freed"
-    if rates is not None:
-        evictions_detail += f" \u00b7 {_format_rate_count(rates.get('evictions_per_s'))}"
-        spill_rate = _format_rate_bytes(rates.get("spilled_bytes_per_s"))
-        spill_detail = f"{spill_rate} \u00b7 {spill_detail}" if spill_detail else spill_rate
-    out.append('<div class="sc-stats">')
-    out.append(
-        _stat(
-            "strong",
-            "strong",
-            _format_count(stats.get("strong_count")),
-            format_bytes(stats.get("strong_bytes")),
-            "buffers held in memory by the cache (those with interest)",
-        )
-    )
-    out.append(
-        _stat(
-            "weak",
-            "weak",
-            _format_count(stats.get("weak_count")),
-            format_bytes(stats.get("weak_bytes")),
-            "buffers findable while something else holds them (no interest, or evicted)",
-        )
-    )
-    out.append(
-        _stat(
-            "referenced",
-            "referenced",
-            _format_count(stats.get("referenced_count")),
-            f"{_format_count(stats.get('tempref_count'))} temprefs",
-            "checksums with interest (normal refs or a tempref), in memory or not",
-        )
-    )
-    out.append(
-        _stat(
-            "evictions",
-            "evictions",
-            _format_count(stats.get("evictions")),
-            evictions_detail,
-            "buffers moved from the strong to the weak tier, and the bytes that freed",
-        )
-    )
-    spill_folder = stats.get("spill_folder")
-    out.append(
-        _stat(
-            "spilled",
-            "spilled",
-            format_bytes(stats.get("spilled_bytes")),
-            spill_detail,
-            f"written to {spill_folder} before eviction" if spill_folder else "spilling is off",
-        )
-    )
-    out.append(
-        _stat(
-            "lookups",
-            "hits / misses",
-            f"{_format_count(hits)} / {_format_count(misses)}",
-            hit_rate,
-            "lookups of buffers in memory",
-        )
-    )
-    out.append("</div>")
-
-    out.append(_entries_table(snapshot))
-    if spill_folder:
-        out.append(f'<p class="sc-foot">Spill folder: <code>{_h(spill_folder)}</code></p>')
-    out.append("</div></div></div>")
-    return "".join(out)
+    css = cache_css() if include_style else None
+    return frame(inner, render_cache_text(snapshot), css)
 
 
 # -- text --------------------------------------------------------------------------------------
 
 
-def _buffers(count: Any) -> str:
-    return f"{_format_count(count)} buffer{'' if _number(count) == 1 else 's'}"
-
-
 def render_cache_text(snapshot: Mapping[str, Any]) -> str:
     """A compact plain-text summary of the snapshot (a few lines)."""
-    stats = snapshot.get("stats")
-    stats = stats if isinstance(stats, Mapping) else {}
-    process = snapshot.get("process")
-    process = process if isinstance(process, Mapping) else {}
-    strong = _number(stats.get("strong_bytes")) or 0.0
-    soft = _number(stats.get("soft_cap"))
-    hard = _number(stats.get("hard_cap"))
-    level = _level(strong, soft, hard)
+    stats = _mapping(snapshot.get("stats"))
+    process = _mapping(snapshot.get("process"))
+    strong = number(stats.get("strong_bytes")) or 0.0
+    soft = number(stats.get("soft_cap"))
+    hard = number(stats.get("hard_cap"))
+    level = _level(strong, *_caps(stats))
     lines = [
         f"Buffer cache ({_STATE_TEXT[level]})",
-        f"  strong {format_bytes(strong)} in {_buffers(stats.get('strong_count'))}"
+        f"  strong {format_bytes(strong)} in {count(stats.get('strong_count'), 'buffer')}"
         f" (soft cap {format_bytes(soft)}, hard cap {format_bytes(hard)})",
-        f"  weak   {format_bytes(stats.get('weak_bytes'))} in {_buffers(stats.get('weak_count'))}",
+        f"  weak   {format_bytes(stats.get('weak_bytes'))} in "
+        f"{count(stats.get('weak_count'), 'buffer')}",
         f"  evictions {_format_count(stats.get('evictions'))} "
         f"({format_bytes(stats.get('evicted_bytes'))}), "
         f"spilled {format_bytes(stats.get('spilled_bytes'))}, "
@@ -616,20 +595,32 @@ def render_cache_text(snapshot: Mapping[str, Any]) -> str:
             f"  rates: {_format_rate_count(rates.get('evictions_per_s'))} evictions, "
             f"{_format_rate_bytes(rates.get('spilled_bytes_per_s'))} spilled"
         )
-    rss = _number(process.get("rss"))
-    total = _number(process.get("total"))
+    rss = number(process.get("rss"))
+    total = number(process.get("total"))
     if rss is not None:
         of = f" of {format_bytes(total)}" if total else ""
         lines.append(f"  process RSS {format_bytes(rss)}{of}")
-    entries = snapshot.get("entries")
-    if isinstance(entries, (list, tuple)) and entries:
-        lines.append(f"  largest entries ({len(entries)}):")
-        for entry in entries[:5]:
-            if not isinstance(entry, Mapping):
-                continue
-            checksum = str(entry.get("checksum", ""))[:16]
-            tier, _ = _tier(entry)
-            lines.append(f"    {checksum}  {format_bytes(entry.get('size')):>10}  {tier}")
-        if len(entries) > 5:
-            lines.append(f"    ... {len(entries) - 5} more")
+    disk = number(stats.get("spill_disk_bytes"))
+    if stats.get("spill_folder") and disk is not None:
+        lines.append(f"  spill folder {format_bytes(disk)} on disk")
+    lines.extend(f"  warning: {w}" for w in _warnings(stats))
+    lines.extend(_entries_text(snapshot.get("entries")))
+    note = snapshot.get("static_note")
+    if isinstance(note, str):
+        lines.append(f"  ({note})")
     return "\n".join(lines)
+
+
+def _entries_text(entries: Any) -> list[str]:
+    if not isinstance(entries, (list, tuple)) or not entries:
+        return []
+    lines = [f"  largest entries ({len(entries)}):"]
+    for entry in entries[:5]:
+        if not isinstance(entry, Mapping):
+            continue
+        checksum = str(entry.get("checksum", ""))[:16]
+        tier, _ = _tier(entry)
+        lines.append(f"    {checksum}  {format_bytes(entry.get('size')):>10}  {tier}")
+    if len(entries) > 5:
+        lines.append(f"    ... {len(entries) - 5} more")
+    return lines

@@ -30,7 +30,7 @@ import weakref
 from html import escape
 from typing import Any
 
-import ipywidgets as widgets
+import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from .cache_view import (
     cache_snapshot,
@@ -42,7 +42,13 @@ from .cache_view import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CacheDashboard", "close_all_dashboards", "dashboard", "live_dashboards"]
+__all__ = [
+    "CacheDashboard",
+    "close_all_dashboards",
+    "dashboard",
+    "live_dashboards",
+    "static_snapshot",
+]
 
 # Listing the largest entries costs O(entries): after a listing that took t seconds, the
 # next one waits at least this many times t, so that it never takes more than a few
@@ -54,13 +60,14 @@ ENTRIES_INTERVAL = 5.0
 # attributes, so that a test decides how much time passes rather than the machine's load).
 _monotonic = time.monotonic
 _perf_counter = time.perf_counter
+_localtime = time.localtime
 
 _dashboards: weakref.WeakSet[CacheDashboard] = weakref.WeakSet()
 
 
 def _status_html(text: str, state: str) -> str:
     return (
-        f'<span class="sc-dashboard-status" data-state="{state}">'
+        f'<span class="sc-view sc-dashboard-status" data-state="{state}">'
         f'<span class="sc-live{" sc-paused" if state != "live" else ""}"></span>'
         f"{escape(text)}</span>"
     )
@@ -302,6 +309,7 @@ class CacheDashboard(widgets.VBox):
         snapshot["entries"] = self._entries
         snapshot["top"] = self._top
         snapshot["rates"] = self._rates(stats, now)
+        snapshot["live"] = True
         return snapshot
 
     def _rates(self, stats: dict[str, Any], now: float) -> dict[str, float | None]:
@@ -436,12 +444,13 @@ class CacheDashboard(widgets.VBox):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """The widget view, with HTML and text renderings of the cache for front ends that
-        cannot show widgets (plain IPython, nbviewer, GitHub)."""
+        cannot show widgets (plain IPython, nbconvert, nbviewer, GitHub): a snapshot, which
+        says it is one and when it was taken."""
         bundle = super()._repr_mimebundle_(**kwargs) or {}
         if not self._closed:
             self.refresh()
-        snapshot = self.snapshot
-        if snapshot:
+        if self.snapshot:
+            snapshot = static_snapshot(self.snapshot, _localtime())
             bundle["text/plain"] = render_cache_text(snapshot)
             bundle["text/html"] = render_cache_html(snapshot)
         return bundle
@@ -451,6 +460,14 @@ class CacheDashboard(widgets.VBox):
             return "<CacheDashboard (closed)>"
         state = "paused" if self._paused else "live" if self.running else "static"
         return f"<CacheDashboard {state}, every {self._interval:g} s>"
+
+
+def static_snapshot(snapshot: dict[str, Any], when: time.struct_time) -> dict[str, Any]:
+    """``snapshot`` as a still picture: it says when it was taken and where the view is
+    live, and its entries fold like the cache view's."""
+    taken = time.strftime("%H:%M:%S", when)
+    note = f"snapshot at {taken}; live in JupyterLab (or any front end with ipywidgets)"
+    return {**snapshot, "live": False, "static_note": note}
 
 
 def dashboard(cache: Any = None, interval: float = 1.0, *, top: int = 10) -> CacheDashboard:

@@ -1,4 +1,5 @@
-"""HTML for the conversion matrix: a pure function of the data, styled by ``static/seamless.css``.
+"""HTML for the conversion matrix: a pure function of the data, styled by ``static/seamless.css``
+(its "conversion matrix" section).
 
 No JavaScript: colours come from CSS classes, details from each cell's ``title`` tooltip. The
 view carries a plain-text grid too, shown where the stylesheet is stripped (untrusted notebooks).
@@ -6,18 +7,12 @@ view carries a plain-text grid too, shown where the stylesheet is stripped (untr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from .html import stylesheet, wrap_view
+from .frame import frame, stylesheet, token, view_css
 
 _ARROW = "\u2192"
-
-
-def _class_suffix(name: str) -> str:
-    # Category names become class names; anything unexpected is reduced to a safe token.
-    return re.sub(r"[^a-z0-9-]", "-", name.lower()) or "unknown"
 
 
 def _attr(text: str) -> str:
@@ -56,7 +51,7 @@ def render_conversion_matrix(
             category, note = entries[source, target]
             title = f"{source} {_ARROW} {target}: {category}" + (f" ({note})" if note else "")
             out.append(
-                f'<td class="sc-cell sc-cat-{_class_suffix(category)}" title="{_attr(title)}">'
+                f'<td class="sc-cell sc-cat-{token(category)}" title="{_attr(title)}">'
                 f"{escape(codes.get(category, '?'))}</td>"
             )
         out.append("</tr>")
@@ -65,12 +60,17 @@ def render_conversion_matrix(
     for category, code, description in legend:
         out.append(
             f'<li class="sc-legend-item" title="{_attr(description)}">'
-            f'<span class="sc-swatch sc-cat-{_class_suffix(category)}">{escape(code)}</span> '
+            f'<span class="sc-swatch sc-cat-{token(category)}">{escape(code)}</span> '
             f'<span class="sc-legend-name">{escape(category)}</span>'
             f'<span class="sc-legend-text">: {escape(description)}</span></li>'
         )
     out.append("</ul></div>")
-    return wrap_view("".join(out), text, css=stylesheet())
+    return frame("".join(out), text, matrix_css())
+
+
+def matrix_css() -> str:
+    """The stylesheet the matrix view embeds."""
+    return view_css("conversion matrix")
 
 
 def text_grid(
@@ -91,4 +91,4 @@ def text_grid(
     return "\n".join(lines)
 
 
-__all__ = ["render_conversion_matrix", "stylesheet", "text_grid"]
+__all__ = ["matrix_css", "render_conversion_matrix", "stylesheet", "text_grid"]

@@ -313,3 +313,62 @@ def jupyter_lab(tmp_path_factory, chromium_executable):
         yield lab
     finally:
         lab.stop()
+
+
+# -- the documentation site -------------------------------------------------------------------
+
+DOCS_BUILD_TIMEOUT = 1200  # seconds: Sphinx, and the tutorials run once on a loaded machine
+# The `docs` extra of pyproject.toml (installed when missing, as Playwright is).
+DOCS_REQUIREMENTS = {"sphinx": "sphinx>=7.2", "myst_nb": "myst-nb>=1.1", "furo": "furo>=2024.1"}
+
+
+@pytest.fixture(scope="session")
+def docs_site(tmp_path_factory) -> Path:
+    """The documentation site as ``make docs`` builds it, into a temporary folder; returns
+    the folder of its HTML.
+
+    The tutorials run once at build time (``nb_execution_mode=force``) instead of rendering
+    their stored outputs, so that the pages show the views as this checkout renders them
+    (stored outputs are only refreshed by ``make notebooks``). The build works on a copy of
+    ``docs/`` and ``notebooks/``: the working tree stays as it was.
+    """
+    for module, requirement in DOCS_REQUIREMENTS.items():
+        _ensure_module(module, requirement)
+    root = tmp_path_factory.mktemp("docs-site")
+    shutil.copytree(
+        REPO / "docs", root / "docs", ignore=shutil.ignore_patterns("_build", "tutorials")
+    )
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    html = root / "html"
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-q",
+        "-b",
+        "html",
+        "-D",
+        "nb_execution_mode=force",
+        "-D",
+        "nb_execution_raise_on_error=1",
+        "-d",
+        str(root / "doctrees"),
+        str(root / "docs"),
+        str(html),
+    ]
+    _log("building the documentation site (the tutorials run once)")
+    result = subprocess.run(
+        command,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=DOCS_BUILD_TIMEOUT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0 or not (html / "index.html").exists():
+        pytest.fail(
+            f"the documentation build failed ({result.returncode}):\n" + result.stderr[-3000:],
+            pytrace=False,
+        )
+    return html

@@ -343,7 +343,7 @@ def test_dashboard_in_jupyterlab(browser, jupyter_lab, notebook_path, tmp_path):
         assert first["meters"][:3] == ["sc-meter-strong", "sc-meter-weak", "sc-meter-process"]
         assert re.fullmatch(r"\d+(\.\d+)? (B|KiB|MiB|GiB|TiB)", first["strongBytes"]), first
         assert re.fullmatch(r"[\d,]+", first["strongCount"]), first
-        assert any(cap.startswith("hard ") for cap in first["caps"]), first
+        assert any(cap.startswith("hard cap ") for cap in first["caps"]), first
         assert 0 <= first["fill"] <= 100, first
         assert first["buttons"] == ["Evict now", "Pause", "Refresh"], first
         assert "live" in first["status"], first

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from seamless_core.celltypes import CELLTYPES
 from seamless_core.conversion import CATEGORIES, conversion_category, conversion_matrix
-from seamless_core.jupyter.html_matrix import render_conversion_matrix, stylesheet
+from seamless_core.jupyter.html_matrix import matrix_css, render_conversion_matrix, stylesheet
 
 
 class _Collector(HTMLParser):
@@ -107,7 +107,8 @@ def test_no_javascript():
 def test_stylesheet_is_embedded_once():
     assert HTML.startswith("<style>")
     assert HTML.count("<style>") == 1
-    assert stylesheet() in HTML
+    assert HTML.startswith(f"<style>{matrix_css()}</style>")
+    assert ".sc-cat-trivial" in matrix_css() and "sc-entries" not in matrix_css()
     assert stylesheet() is stylesheet()  # read once
 
 
@@ -160,14 +161,17 @@ def test_css_classes_are_prefixed():
         name for selector in selectors for name in re.findall(r"\.(-?[A-Za-z_][\w-]*)", selector)
     }
     assert classes
-    assert all(name.startswith("sc-") for name in classes), classes
+    # VS Code's theme classes on <body> are the only others: they select the dark palette
+    theirs = {"vscode-dark", "vscode-light", "vscode-high-contrast", "vscode-high-contrast-light"}
+    assert all(name.startswith("sc-") for name in classes - theirs), classes
 
 
 def test_css_uses_jupyterlab_variables_with_light_fallbacks():
     uses = re.findall(r"var\(\s*(--jp-[\w-]+)\s*(,)?", CSS)
     assert uses
     assert all(comma for _, comma in uses), [name for name, comma in uses if not comma]
-    assert "var(--jp-layout-color0, #ffffff)" in CSS
+    # JupyterLab's variable, then VS Code's, then a light colour for everything else
+    assert "var(--jp-layout-color0, var(--vscode-editor-background, #ffffff))" in CSS
 
 
 def test_css_has_dark_theme_overrides():

@@ -24,6 +24,7 @@ from seamless_core import Buffer  # noqa: E402
 from seamless_core.cache import BufferCache  # noqa: E402
 from seamless_core.jupyter import dashboard as dashboard_module  # noqa: E402
 from seamless_core.jupyter.cache_view import (  # noqa: E402
+    cache_css,
     cache_snapshot,
     format_bytes,
     largest_entries,
@@ -116,6 +117,18 @@ class _Page(HTMLParser):
                 return float(re.fullmatch(r"width:([0-9.]+)%", a["style"]).group(1))
         raise AssertionError(f"no {meter} bar")
 
+    def ticks(self, meter: str) -> dict[str, float]:
+        """Positions (percent) of the markers on the ``meter`` bar, by kind."""
+        inside, found = False, {}
+        for _, a in self.tags:
+            classes = (a.get("class") or "").split()
+            if "sc-meter" in classes:
+                inside = f"sc-meter-{meter}" in classes
+            elif inside and "sc-cap" in classes:
+                kind = next(c for c in classes if c.startswith("sc-cap-"))[len("sc-cap-") :]
+                found[kind] = float(re.fullmatch(r"left:([0-9.]+)%", a["style"]).group(1))
+        return found
+
     def level(self, meter: str) -> str:
         for a in self.find(f"sc-meter-{meter}"):
             return a["data-level"]
@@ -199,6 +212,8 @@ def test_snapshot_reads_stats_entries_and_process(cache):
 
 
 def test_render_strong_bar_against_caps(cache):
+    """Strong usage on a linear scale from 0 to the hard cap (or beyond, when over it),
+    with the caps marked where they fall on it."""
     keep = []
     page = _Page(render_cache_html(cache_snapshot(cache)))
     assert page.level("strong") == "ok"
@@ -206,29 +221,95 @@ def test_render_strong_bar_against_caps(cache):
     assert "The cache holds no entries." in page.all_text
 
     _add(cache, 2 * KIB, fill=1, keep=keep)
-    html = render_cache_html(cache_snapshot(cache))
-    page = _Page(html)
+    page = _Page(render_cache_html(cache_snapshot(cache)))
     assert page.level("strong") == "ok"
-    below_soft = page.width("strong")
-    assert 0 < below_soft < 55  # the soft cap sits at 55%
-    assert "2 KiB" in page.all_text and "soft 4 KiB" in page.all_text
-    assert "hard 16 KiB" in page.all_text
+    assert page.ticks("strong") == {"soft": 25.0, "hard": 100.0}
+    assert page.width("strong") == pytest.approx(12.5)  # 2 of 16 KiB
+    assert "2 KiB" in page.all_text and "soft cap 4 KiB" in page.all_text
+    assert "hard cap 16 KiB" in page.all_text
+    assert "scale 0 to 16 KiB, linear" in page.all_text
     assert "within the soft cap" in page.all_text
 
     _add(cache, 4 * KIB, fill=2, keep=keep)
     page = _Page(render_cache_html(cache_snapshot(cache)))
     assert page.level("strong") == "warn"
-    between = page.width("strong")
-    assert 55 < between < 85
+    assert page.width("strong") == pytest.approx(37.5)  # 6 of 16 KiB: between the caps
     assert page.find("sc-fill")[0]["class"] == "sc-fill sc-level-warn"
     assert "above the soft cap" in page.all_text
 
     _add(cache, 16 * KIB, fill=3, keep=keep)
     page = _Page(render_cache_html(cache_snapshot(cache)))
     assert page.level("strong") == "over"
-    assert 85 < page.width("strong") <= 100
+    # 22 KiB: the scale grows to the usage, and the caps move left on it
+    assert page.width("strong") == 100
+    assert page.ticks("strong") == pytest.approx({"soft": 400 / 22, "hard": 1600 / 22}, abs=1e-3)
+    assert "scale 0 to 22 KiB, linear" in page.all_text
     assert "above the hard cap" in page.all_text
-    assert page.find("sc-cap-soft") and page.find("sc-cap-hard")
+
+
+def test_weak_and_process_bars_say_their_scales(cache):
+    """Weak usage shares the strong bar's scale and has no cap markers (the caps do not
+    govern it); process memory is drawn against the machine's, with the hard cap marked
+    on that scale so that the two can be compared."""
+    keep = []
+    strong = _add(cache, 2 * KIB, fill=1, keep=keep)
+    weak = Buffer(b"w" * 4096)
+    cache.register(weak)
+    snapshot = cache_snapshot(cache)
+    snapshot["process"] = {"rss": 40 * KIB, "total": 64 * KIB}
+    page = _Page(render_cache_html(snapshot))
+    assert page.width("weak") == pytest.approx(25.0)  # 4 of 16 KiB, as the strong bar
+    assert page.width("strong") == pytest.approx(12.5)
+    assert page.ticks("weak") == {}
+    assert "scale 0 to 16 KiB, linear, as strong" in page.all_text
+    assert page.width("process") == pytest.approx(62.5)
+    assert page.ticks("process") == {"hard": 25.0}
+    assert "cache hard cap 16 KiB" in page.all_text
+    assert "scale 0 to the machine's 64 KiB, linear" in page.all_text
+    # a hard cap beyond the machine's memory is not drawn past the end of the bar
+    snapshot["stats"] = {**snapshot["stats"], "hard_cap": 1024 * KIB, "soft_cap": 4 * KIB}
+    assert _Page(render_cache_html(snapshot)).ticks("process") == {}
+    del strong, weak
+
+
+def test_warnings_and_spill_disk_usage_are_shown_when_present(cache):
+    snapshot = cache_snapshot(cache)
+    assert not _Page(render_cache_html(snapshot)).find("sc-warnings")
+    snapshot["stats"] = {
+        **snapshot["stats"],
+        "warnings": ["hard cap 64 GiB is larger than this machine's memory (8 GiB)"],
+        "spill_disk_bytes": 3 * 1024**2,
+    }
+    html = render_cache_html(snapshot)
+    page = _Page(html)
+    (warnings,) = page.find("sc-warnings")
+    assert "hard cap 64 GiB is larger than this machine's memory (8 GiB)" in page.all_text
+    assert "3 MiB on disk" in page.all_text
+    text = render_cache_text(snapshot)
+    assert "warning: hard cap 64 GiB is larger" in text
+    assert "spill folder 3 MiB on disk" in text
+    snapshot["stats"]["warnings"] = "one warning, as a string"
+    assert "one warning, as a string" in _Page(render_cache_html(snapshot)).all_text
+
+
+def test_entries_table_has_units_and_folds_when_long(cache):
+    keep = [_add(cache, 100 + i, fill=i) for i in range(15)]
+    html = render_cache_html(cache_snapshot(cache, top=15))
+    page = _Page(html)
+    heads = re.findall(r"<th [^>]*>(.*?)</th>", html)
+    assert any("cost" in head and "units" in head for head in heads)
+    assert any("interest" in head and "refs" in head for head in heads)
+    (section,) = [a for t, a in page.tags if t == "details"]
+    assert "open" not in section  # 15 rows: folded, the summary says how many
+    assert "Largest entries: 15 of 15, by size" in page.all_text
+    (section,) = [
+        a for t, a in _Page(render_cache_html(cache_snapshot(cache, 5))).tags if t == "details"
+    ]
+    assert "open" in section
+    live = {**cache_snapshot(cache, top=15), "live": True}  # the dashboard never folds it
+    (section,) = [a for t, a in _Page(render_cache_html(live)).tags if t == "details"]
+    assert "open" in section
+    del keep
 
 
 def test_render_weak_counts_process_and_entries(cache):
@@ -245,7 +326,7 @@ def test_render_weak_counts_process_and_entries(cache):
     assert "1.46 KiB" in page.all_text  # weak bytes
     assert _stat(html, "strong")[1] == "1"
     assert _stat(html, "weak")[1] == "1"
-    assert _stat(html, "referenced")[2] == "1 temprefs"
+    assert _stat(html, "referenced")[2] == "1 tempref"
     assert "Process memory (RSS)" in page.all_text and " total (" in page.all_text
     # the entries table: largest first, with refs and interest
     rows = re.findall(r"<tr class=\"sc-tier-(\w+)\">(.*?)</tr>", html)
@@ -283,24 +364,21 @@ def test_render_counters_and_rates(cache):
 
 def test_render_is_self_contained_and_scripts_free(cache):
     html = render_cache_html(cache_snapshot(cache))
-    assert html.startswith("<style>") and stylesheet() in html
+    assert html.startswith(f"<style>{cache_css()}</style>")
+    assert "sc-matrix" not in cache_css()
     assert "<script" not in html.lower() and "javascript:" not in html.lower()
     assert "<style>" not in render_cache_html(cache_snapshot(cache), include_style=False)
     # the text rendering shows where the stylesheet is stripped, the HTML where it is not
     snapshot = cache_snapshot(cache)
     html = render_cache_html(snapshot)
-    fallback = re.search(r'<pre class="sc-cache-fallback">(.*?)</pre>', html, re.S).group(1)
+    # the frame every view shares (its scoping: tests/jupyter/test_html_views.py)
+    fallback = re.search(r'<pre class="sc-text-fallback">(.*?)</pre>', html, re.S).group(1)
     assert fallback == escape(render_cache_text(snapshot))
-    assert '<div class="sc-cache-wrap" style="display:none">' in html
+    assert '<div class="sc-wrap" style="display:none">' in html
     css = stylesheet()
-    assert re.search(r"\.sc-cache-fallback \{\s*display: none;", css)
-    assert re.search(r"\.sc-cache-wrap \{\s*display: block !important;", css)
-    assert '[data-jp-theme-light="false"] .sc-cache' in css
-    # every selector is scoped
-    for selector in re.findall(r"(?m)^([^\s@/*}][^{]*)\{", css):
-        for part in selector.split(","):
-            part = part.strip()
-            assert part.startswith((".sc-", '[data-jp-theme-light="false"] .sc-')), part
+    assert re.search(r"\.sc-text-fallback \{\s*display: none;", css)
+    assert re.search(r"\.sc-wrap \{\s*display: block !important;", css)
+    assert '[data-jp-theme-light="false"] .sc-view' in css
 
 
 def test_hostile_snapshot_is_escaped():
@@ -316,6 +394,8 @@ def test_hostile_snapshot_is_escaped():
             "evictions": float("nan"),
             "spill_folder": "/tmp/" + evil,
             "tempref_count": evil,
+            "warnings": [evil, 3],
+            "spill_disk_bytes": evil,
         },
         "entries": [
             {
@@ -333,6 +413,7 @@ def test_hostile_snapshot_is_escaped():
         "entry_count": evil,
         "process": {"rss": evil, "total": 0},
         "rates": {"evictions_per_s": evil},
+        "static_note": evil,
     }
     html = render_cache_html(snapshot)
     text = render_cache_text(snapshot)
@@ -355,6 +436,10 @@ def test_hostile_snapshot_is_escaped():
         "th",
         "td",
         "pre",
+        "details",
+        "summary",
+        "ul",
+        "li",
     }
     for _, attributes in page.tags:
         assert "onerror" not in attributes
@@ -364,6 +449,7 @@ def test_hostile_snapshot_is_escaped():
         ), style
     assert evil in page.all_text  # shown, as text
     assert "/tmp/" + evil in page.all_text
+    assert page.find("sc-warnings") and page.find("sc-snapshot-note")  # shown, escaped
     assert "Buffer cache" in text
 
 
@@ -414,6 +500,33 @@ def test_dashboard_values_follow_the_cache(cache, clock):
     assert _Page(d.view.value).level("strong") == "warn"
     assert d.refresh_count >= 3
     d.close()
+
+
+class _WarningCache(BufferCache):
+    """A cache whose stats carry the optional keys: warnings, and the spill folder's disk
+    usage (what a cache with caps beyond the machine's memory reports)."""
+
+    def stats(self):
+        return {
+            **super().stats(),
+            "warnings": ["soft cap 2 TiB is larger than this machine's memory"],
+            "spill_disk_bytes": 5 * KIB,
+        }
+
+
+def test_dashboard_shows_warnings_and_spill_disk_usage(tmp_path):
+    cache = _WarningCache(
+        soft_cap=4 * KIB, hard_cap=16 * KIB, spill_folder=tmp_path / "spill", background=False
+    )
+    try:
+        d = dashboard(cache)
+        page = _Page(d.view.value)
+        assert page.find("sc-warnings")
+        assert "soft cap 2 TiB is larger than this machine's memory" in page.all_text
+        assert "5 KiB on disk" in page.all_text
+        d.close()
+    finally:
+        cache.close()
 
 
 def test_dashboard_rates(cache, clock):
@@ -503,18 +616,28 @@ def test_pause_and_refresh_buttons(cache):
     d.close()
 
 
-def test_mimebundle_fallback(cache):
+def test_mimebundle_fallback(cache, monkeypatch):
+    """Where no widget manager runs (nbconvert, nbviewer, plain IPython), the bundle's HTML
+    and text are a snapshot, and say so."""
     keep = []
     _add(cache, 2 * KIB, keep=keep)
+    taken = time.struct_time((2026, 1, 2, 13, 4, 5, 4, 2, 0))
+    monkeypatch.setattr(dashboard_module, "_localtime", lambda: taken)
     d = dashboard(cache)
+    assert not _Page(d.view.value).find("sc-snapshot-note")  # the live view is not one
     bundle = d._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == d.model_id
     assert bundle["text/plain"].startswith("Buffer cache")
     assert "strong 2 KiB in 1 buffer " in bundle["text/plain"]
     assert "soft cap 4 KiB, hard cap 16 KiB" in bundle["text/plain"]
-    assert 'class="sc-cache"' in bundle["text/html"]
+    assert 'class="sc-card sc-cache"' in bundle["text/html"]
     assert "<style>" in bundle["text/html"]
+    note = "snapshot at 13:04:05; live in JupyterLab (or any front end with ipywidgets)"
+    page = _Page(bundle["text/html"])
+    (shown,) = page.find("sc-snapshot-note")
+    assert note in page.all_text
+    assert bundle["text/plain"].endswith(f"({note})")
     # what plain IPython would show
     from IPython.core.formatters import DisplayFormatter
 

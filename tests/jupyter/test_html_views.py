@@ -12,6 +12,7 @@ import pytest
 
 from seamless_core import Buffer, Checksum, conversion_matrix
 from seamless_core.cache import BufferCache, get_buffer_cache, set_buffer_cache
+from seamless_core.jupyter import frame, preview
 from seamless_core.jupyter import html as views
 from seamless_core.jupyter.html_matrix import render_conversion_matrix
 
@@ -149,7 +150,7 @@ def _buffer_page(buffer: Buffer) -> _Page:
 def test_buffer_view_of_json(cache):
     buffer = Buffer({"temperature": [21.5, 22.0], "unit": "C"}, "plain")
     page = _buffer_page(buffer)
-    assert page.text["sc-kind"] == "json"
+    assert page.text["sc-kind"] == "JSON"
     wrap = page.text["sc-wrap"]
     assert buffer.compute_checksum().hex() in wrap
     assert f"{len(buffer)} bytes" in wrap
@@ -175,7 +176,7 @@ def test_buffer_view_of_json(cache):
 )
 def test_buffer_view_of_arrays(cache, value, celltype, expected):
     page = _buffer_page(Buffer(value, celltype))
-    assert page.text["sc-kind"] == "npy"
+    assert page.text["sc-kind"] == ".npy"
     assert expected in page.text["sc-wrap"]
     preview = page.text["sc-preview"]
     if value.size > 100:
@@ -184,7 +185,7 @@ def test_buffer_view_of_arrays(cache, value, celltype, expected):
 
 def test_buffer_view_of_a_mixed_container(cache):
     page = _buffer_page(Buffer({"x": np.arange(3), "y": [np.ones(2)], "unit": "K"}, "mixed"))
-    assert page.text["sc-kind"] == "mixed"
+    assert page.text["sc-kind"] == "mixed container"
     assert "Seamless-mixed container, 2 arrays inside JSON" in page.text["sc-wrap"]
     assert "'unit': 'K'" in page.text["sc-preview"]
 
@@ -198,7 +199,7 @@ def test_buffer_view_of_text_and_code(cache):
 
 def test_buffer_view_of_binary_is_a_hex_dump(cache):
     page = _buffer_page(Buffer(bytes(range(256)) * 4))
-    assert page.text["sc-kind"] == "binary"
+    assert page.text["sc-kind"] == "raw bytes"
     dump = page.text["sc-preview"].splitlines()
     assert len(dump) == 16
     assert dump[0].startswith("00000000  00 01 02 03")
@@ -226,7 +227,7 @@ def test_buffer_preview_is_truncated(cache):
 def test_malformed_npy_and_container_fall_back_to_binary(cache):
     for content in (b"\x93NUMPY\x01\x00garbage", b"\x94SEAMLESS-MIXED\xff\x00"):
         page = _buffer_page(Buffer(content))
-        assert page.text["sc-kind"] == "binary"
+        assert page.text["sc-kind"] == "raw bytes"
 
 
 def test_describe_never_unpickles():
@@ -308,7 +309,7 @@ def test_cache_snapshot_has_the_largest_entries_first(cache):
     for buffer in buffers:
         buffer.incref()
     snapshot = views.cache_snapshot(cache)
-    assert set(snapshot) == {"stats", "entries"}
+    assert set(snapshot) == {"stats", "entries", "entry_count", "top", "process"}
     assert snapshot["stats"]["strong_count"] == 29
     assert [e["size"] for e in snapshot["entries"]] == list(range(29, 9, -1))
 
@@ -321,6 +322,20 @@ def test_cache_view(cache):
     assert html.startswith("<style>")
     assert buffer.checksum.hex()[:8] in html
     assert "<script" not in html.lower()
+
+
+@needs_cache_view
+def test_cache_view_and_dashboard_share_one_snapshot(cache):
+    """The cache's own view shows what the dashboard shows: the process's memory and how
+    many entries there are (the two used to read the cache differently)."""
+    buffers = [Buffer(bytes([i]) * (100 + i)) for i in range(25)]
+    for buffer in buffers:
+        buffer.incref()
+    page = parse(cache._repr_html_())
+    wrap = page.text["sc-wrap"]
+    assert "Process memory (RSS)" in wrap
+    assert "Largest entries: 20 of 25, by size" in wrap
+    assert "process RSS" in page.text["sc-text-fallback"]
 
 
 def test_cache_view_without_the_shared_renderer_falls_back_to_text(cache, monkeypatch):
@@ -354,6 +369,9 @@ def test_hostile_snapshots_are_escaped_by_every_renderer(payload):
         "preview": payload,
         "preview_kind": payload,
         "note": payload,
+        "badge": payload,
+        "items": payload,
+        "collapsed": payload,
     }
     html = views.render_buffer(
         {"checksum": payload, "length": 3, "content": described, "cache": state}
@@ -411,31 +429,68 @@ def test_conversion_matrix_view_has_the_text_fallback():
 # -- the stylesheet ----------------------------------------------------------------------------
 
 
-def test_object_views_css_section():
-    section = views.stylesheet_section("object views")
-    assert section in views.stylesheet()
-    assert section.startswith("/* object views */")
-    assert "sc-matrix" not in section
-    rules = re.sub(r"/\*.*?\*/", "", section, flags=re.S)
-    # light values first, dark overrides of the same custom properties
-    light = re.search(r"(?m)^\.sc-view \{([^}]*)\}", rules).group(1)
-    dark = re.search(r'\[data-jp-theme-light="false"\] \.sc-view \{([^}]*)\}', rules).group(1)
-    light_props = dict(re.findall(r"(--sc-[\w-]+):\s*([^;]+);", light))
-    dark_props = dict(re.findall(r"(--sc-[\w-]+):\s*([^;]+);", dark))
-    assert light_props.keys() == dark_props.keys()
-    assert all(light_props[k] != dark_props[k] for k in light_props)
-    assert "var(--jp-content-font-color1, #1a1a1a)" in light_props.values()
-    # every rule but the fallback pair is scoped to the views, so that it cannot restyle
-    # anything else on the page
+def _props(block: str) -> dict[str, str]:
+    return dict(re.findall(r"(--sc-[\w-]+):\s*([^;]+);", block))
+
+
+DARK_HOOKS = (
+    '[data-jp-theme-light="false"] .sc-view',  # JupyterLab's dark themes
+    "body.vscode-dark .sc-view",  # VS Code
+    "body.vscode-high-contrast:not(.vscode-high-contrast-light) .sc-view",
+    'body[data-theme="dark"] .sc-view',  # furo, the documentation site
+    'html[theme="dark"] .sc-view',  # Colab
+)
+
+
+def test_one_palette_light_and_dark_everywhere():
+    rules = re.sub(r"/\*.*?\*/", "", views.stylesheet(), flags=re.S)
+    light = _props(re.search(r"(?m)^\.sc-view \{([^}]*--sc-ink:[^}]*)\}", rules).group(1))
+    dark_rule = re.search(r"(?m)^(\[data-jp-theme-light=\"false\"\][^{]*)\{([^}]*)\}", rules)
+    selectors = [part.strip() for part in dark_rule.group(1).split(",")]
+    assert selectors == list(DARK_HOOKS)
+    dark = _props(dark_rule.group(2))
+    assert list(light) == list(dark)  # the same properties, in the same order
+    assert all(light[k] != dark[k] for k in light)
+    assert "var(--jp-content-font-color1, var(--vscode-editor-foreground, #1f2328))" in (
+        light.values()
+    )
+    # prefers-color-scheme: the same dark palette, unless the page says it is light
+    media = re.search(r"@media \(prefers-color-scheme: dark\) \{\s*([^{]+)\{([^}]*)\}", rules)
+    assert _props(media.group(2)) == dark
+    guard = media.group(1)
+    for light_marker in (
+        "[data-jp-theme-light]",
+        '[data-theme="light"]',
+        ".vscode-light",
+        ".vscode-high-contrast-light",
+    ):
+        assert f":not({light_marker})" in guard
+    # no colour is set outside the palette: every other rule uses its properties
+    outside = rules.replace(dark_rule.group(0), "").replace(media.group(0), "")
+    outside = re.sub(r"(?m)^\.sc-view \{[^}]*--sc-ink:[^}]*\}", "", outside)
+    assert not re.search(r"#[0-9a-fA-F]{3,6}\b", outside.split("/* object views */")[0])
+
+
+def test_every_rule_is_scoped_to_the_views():
+    rules = re.sub(r"/\*.*?\*/", "", views.stylesheet(), flags=re.S)
+    rules = re.sub(r"@media[^{]*\{", "", rules)
     for selector in re.findall(r"([^{}]+)\{", rules):
         for part in selector.split(","):
             part = part.strip()
-            assert part.startswith(
-                (".sc-view", '[data-jp-theme-light="false"] .sc-view')
-            ) or part in (
-                ".sc-text-fallback",
-                ".sc-wrap",
-            ), part
+            if part in (".sc-text-fallback", ".sc-wrap") or part in DARK_HOOKS:
+                continue
+            if part.startswith("body:not("):
+                assert part.endswith(" .sc-view"), part
+                continue
+            assert part.startswith(".sc-view"), part
+
+
+def test_views_embed_their_sections_only():
+    css = frame.view_css("object views")
+    html = Buffer(b"abc")._repr_html_()
+    assert html.startswith(f"<style>{css}</style>")
+    assert "sc-matrix" not in css and "sc-entries" not in css
+    assert ".sc-text-fallback{display: none}" in css
 
 
 def test_every_view_class_is_styled_or_structural():
@@ -458,10 +513,51 @@ def test_views_need_no_global_cache_setup():
     assert get_buffer_cache() is not None
 
 
-def test_human_bytes():
+def test_one_byte_formatter():
     assert views.human_bytes(None) == "unknown"
-    assert views.human_bytes(0) == "0 B"
-    assert views.human_bytes(1023) == "1023 B"
-    assert views.human_bytes(1536) == "1.5 KiB"
-    assert views.human_bytes(5 * 1024**3) == "5 GiB"
-    assert views.human_bytes(3 * 1024**5) == "3.07e+03 TiB"
+    for size in (0, 1023, 1536, 5 * 1024**3, 3 * 1024**5, 123_456_789):
+        assert views.human_bytes(size) == frame.format_bytes(size)
+    assert views.human_bytes(1536) == "1.50 KiB"
+    assert views.human_bytes(3 * 1024**5) == "3 PiB"
+
+
+# -- large previews fold, narrow layouts clip with an ellipsis -------------------------------
+
+
+def _details(html: str) -> list[dict]:
+    return [a for t, a in parse(html).tags if t == "details"]
+
+
+def test_large_previews_start_collapsed_with_their_size(cache):
+    big = Buffer(b"0123456789abcde\n" * 1280)  # 20 KiB of text
+    html = big._repr_html_()
+    (section,) = _details(html)
+    assert "open" not in section
+    assert "preview (20 KiB)" in html
+    wide = Buffer({f"key{i}": i for i in range(200)}, "plain")
+    html = wide._repr_html_()
+    (section,) = _details(html)
+    assert "open" not in section
+    assert f"preview (200 keys, {frame.format_bytes(len(wide))})" in html
+    small = Buffer({"a": 1}, "plain")
+    (section,) = _details(small._repr_html_())
+    assert "open" in section
+
+
+def test_checksums_end_in_an_ellipsis_where_they_do_not_fit(cache):
+    css = frame.view_css("object views")
+    rule = re.search(r"\.sc-view \.sc-hex\{([^}]*)\}", css).group(1)
+    assert "text-overflow: ellipsis" in rule and "white-space: nowrap" in rule
+    page = parse(Checksum.of(b"x")._repr_html_())
+    (code,) = [a for t, a in page.tags if "sc-hex" in (a.get("class") or "")]
+    assert code["title"] == Checksum.of(b"x").hex()  # the whole of it, on hover
+
+
+def test_format_badges_never_reuse_celltype_names_in_another_sense():
+    from seamless_core.celltypes import CELLTYPES
+
+    assert preview.BADGES["binary"] == "raw bytes"
+    assert preview.BADGES["npy"] == ".npy"
+    assert preview.BADGES["mixed"] == "mixed container"
+    # "text" is the text celltype's own format; no other badge is a celltype name
+    assert {b for b in preview.BADGES.values() if b in CELLTYPES} <= {"text"}
