@@ -17,23 +17,13 @@ import os
 import stat
 from typing import BinaryIO
 
+from .errors import DecompressionError, NotRegularFileError, TooLargeError
+
 COMPRESSION_SUFFIXES = (".zst", ".gz")
 
 # O_NONBLOCK keeps open() of a FIFO from waiting for a writer; it changes nothing for the
 # regular files that are then read.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-
-
-class DecompressionError(ValueError):
-    """A compressed file is not valid in the format its suffix names."""
-
-
-class NotRegularFileError(ValueError):
-    """A path that should hold a buffer is a FIFO, a device, a socket or a directory."""
-
-
-class TooLargeError(ValueError):
-    """A file holds (or decompresses to) more bytes than the reader allows."""
 
 
 def file_kind(mode: int) -> str:

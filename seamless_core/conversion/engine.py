@@ -8,30 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._errors import CacheMissError
 from ..buffer import Buffer
 from ..celltypes import deserialize, normalize_celltype, serialize
 from ..celltypes.magic import MAGIC_MIXED, MAGIC_NUMPY
 from ..checksum import Checksum
+from ..errors import CacheMissError, SeamlessConversionError
 from .matrix import _TABLE, primitive_steps
-
-
-class SeamlessConversionError(ValueError):
-    """A buffer cannot be converted from one celltype to another."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        checksum: Checksum | None = None,
-        source: str | None = None,
-        target: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.checksum = checksum
-        self.source = source
-        self.target = target
-
 
 _MAX_PROBLEM = 300
 

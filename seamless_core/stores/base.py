@@ -17,27 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 
 from ..checksum import Checksum
+from ..errors import (  # noqa: F401  (their import path before seamless_core.errors)
+    BufferTooLargeError,
+    CorruptBufferError,
+    StoreNotWritableError,
+    StoreUnavailableError,
+)
 
 DOWNLOAD_PROFILES = ("read_buffer", "local_hashserver", "remote_hashserver")
 
 ChecksumLike = Checksum | str | bytes
-
-
-class CorruptBufferError(ValueError):
-    """A store holds data under a checksum that the data does not have."""
-
-
-class BufferTooLargeError(CorruptBufferError):
-    """A store offers more bytes for a buffer than its known length, or than the store is
-    configured to accept: refused before they fill memory."""
-
-
-class StoreNotWritableError(PermissionError):
-    """``put`` was called on a store that does not accept buffers."""
-
-
-class StoreUnavailableError(ConnectionError):
-    """A store could not be reached, or did not answer in time or in its protocol."""
 
 
 def as_checksum(checksum: ChecksumLike) -> Checksum:

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from .._progress import ProgressBar
 from ..checksum import Checksum
+from ..errors import UploadFailedWarning
 from . import registry
 from .base import BufferStore, CorruptBufferError, StoreNotWritableError
 
@@ -55,10 +56,6 @@ RETRIES = 3  # attempts after the first one
 BACKOFF = 0.5  # seconds before the first retry; doubles at each retry
 SUSPEND_SECONDS = 30.0  # how long a store whose upload failed is skipped
 BATCH_SIZE = 64  # buffers taken off the queue at once (one has_batch query per store)
-
-
-class UploadFailedWarning(RuntimeWarning):
-    """A buffer could not be uploaded to a store."""
 
 
 class FailedUpload(NamedTuple):
