@@ -46,9 +46,13 @@ class BufferStore(ABC):
             ``"remote_hashserver"``.
         verifies: ``True`` if :meth:`get` checks that the data matches the checksum itself;
             callers verify the data of stores that do not.
+        upload_target: whether a writable store receives the buffers that are uploaded to
+            every store (:func:`seamless_core.stores.upload_targets`). The buffer cache's
+            spill folder is writable but is not one.
     """
 
     writable: bool = False
+    upload_target: bool = True
     cost_profile: str = "read_buffer"
     verifies: bool = False
 

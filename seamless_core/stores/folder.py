@@ -91,12 +91,14 @@ class BufferFolder(BufferStore):
         *,
         sweep_age: float = DEFAULT_SWEEP_AGE,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+        upload_target: bool = True,
     ) -> None:
         path = os.fspath(path)
         if "\0" in (path if isinstance(path, str) else os.fsdecode(path)):
             raise ValueError(f"BufferFolder: the path {path!r} contains a NUL byte")
         self.path = os.path.abspath(path)
         self.writable = bool(writable)
+        self.upload_target = bool(upload_target)
         self.max_decompressed = int(max_decompressed)
         self._layout: str | None = None
         if self.writable:

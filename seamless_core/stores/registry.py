@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -137,24 +136,18 @@ def list() -> builtins.list[BufferStore]:
     return [*_stores, *_configured_elsewhere()]
 
 
-def _spill_path() -> str | None:
-    # The cache is asked only if it exists: no need to create it (and load NumPy) for this.
-    cache_module = sys.modules.get("seamless_core.cache.cache")
-    cache = getattr(cache_module, "_global_cache", None)
-    return cache.spill_path if cache is not None else None
+def is_upload_target(store: BufferStore) -> bool:
+    """Whether uploads go to ``store`` when it is registered: it is writable and does not
+    decline them (``upload_target=False``, as the buffer cache's spill folder does: it
+    holds what nothing else does, even if it was registered)."""
+    return bool(store.writable) and getattr(store, "upload_target", True)
 
 
 def upload_targets() -> builtins.list[BufferStore]:
-    """The writable registered stores that buffers are uploaded to. The cache's spill
-    folder never is one, even if it was registered: it holds what nothing else does."""
+    """The registered stores that buffers are uploaded to (see :func:`is_upload_target`)."""
     if not _environment_read:
         _read_environment()
-    targets = [s for s in (*_stores, *_configured_elsewhere()) if s.writable]
-    if targets:
-        spill = _spill_path()
-        if spill is not None:
-            targets = [s for s in targets if getattr(s, "path", None) != spill]
-    return targets
+    return [s for s in (*_stores, *_configured_elsewhere()) if is_upload_target(s)]
 
 
 def may_upload() -> bool:

@@ -85,3 +85,20 @@ def test_upload_targets_exclude_read_only_stores_and_the_spill_folder():
     spill = stores.add(get_buffer_cache().spill_folder)
     targets = stores.upload_targets()
     assert writable in targets and read_only not in targets and spill not in targets
+
+
+def test_a_folder_that_declines_uploads_is_no_upload_target(tmp_path):
+    declining = stores.add(BufferFolder(tmp_path / "d", writable=True, upload_target=False))
+    accepting = stores.add(BufferFolder(tmp_path / "a", writable=True))
+    assert not stores.is_upload_target(declining) and stores.is_upload_target(accepting)
+    targets = stores.upload_targets()
+    assert declining not in targets and accepting in targets
+
+
+def test_a_folder_given_as_spill_folder_is_no_upload_target(tmp_path):
+    from seamless_core.cache import BufferCache
+
+    folder = BufferFolder(tmp_path / "spill", writable=True)
+    BufferCache(spill_folder=folder)
+    assert folder.upload_target is False
+    assert folder not in stores.upload_targets()
