@@ -79,11 +79,11 @@ class Buffer:
     def get_checksum(self) -> Checksum:
         """:meth:`compute_checksum`, then register the buffer in the weak cache (so that the
         checksum resolves while the buffer is alive)."""
-        self.compute_checksum()
+        checksum = self.compute_checksum()
         from .cache import get_buffer_cache
 
         get_buffer_cache().register(self)
-        return self._checksum
+        return checksum
 
     async def get_checksum_async(self) -> Checksum:
         """Async twin of :meth:`get_checksum`; large buffers are hashed in a worker thread

@@ -5,8 +5,8 @@ NumPy, PyYAML and IPython are imported by the steps that need them, never at mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from ..buffer import Buffer
 from ..celltypes import deserialize, normalize_celltype, serialize
@@ -301,7 +301,7 @@ def _failure(
     checksum: Checksum,
     source: str,
     target: str,
-    steps: list,
+    steps: Sequence[tuple[str, str, str]],
     step_source: str,
     step_target: str,
     problem: str,
@@ -346,7 +346,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
         if category == "forbidden":
             # Known from the celltypes alone: no need to fetch the buffer.
             raise _failure(
-                checksum or _checksum_of(buffer),
+                checksum or _checksum_of(cast(Buffer, buffer)),  # one of the two is given
                 source,
                 target,
                 steps,
@@ -356,7 +356,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
                 named,
             )
     if buffer is None:
-        buffer = checksum.resolve()
+        buffer = cast(Checksum, checksum).resolve()
     original = buffer
     for step_source, step_target, category in steps:
         try:

@@ -229,7 +229,7 @@ class BufferFolder(BufferStore):
         self._require_writable()
         checksum = _as_checksum(checksum)
         content = bytes(content)
-        damaged = []
+        damaged: list[tuple[str, str | None]] = []
         for path, suffix in self._candidates(checksum):
             state = self._copy_state(path, suffix, content)
             if state == "intact" and not (suffix is not None and damaged):

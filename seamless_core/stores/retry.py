@@ -41,7 +41,8 @@ def retry_uploads(
     stores = list(registry.upload_targets() if targets is None else targets)
     if not stores:
         raise ValueError("no writable store to upload to: configure one or pass targets")
-    done, problems = 0, []
+    done = 0
+    problems: list[tuple[Checksum, BaseException]] = []
     for checksum in checksums:
         checksum = checksum if isinstance(checksum, Checksum) else Checksum(checksum)
         try:
@@ -79,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"seamless-core: {exc}", file=sys.stderr)
         return 1
-    for checksum, exc in problems:
-        print(f"seamless-core: {checksum}: {exc}", file=sys.stderr)
+    for checksum, problem in problems:
+        print(f"seamless-core: {checksum}: {problem}", file=sys.stderr)
     print(f"{done} of {len(checksums)} buffers uploaded")
     return 1 if problems else 0
 
