@@ -16,6 +16,8 @@ and ``SEAMLESS_HASHSERVER_URLS`` (writable hashservers), read on first use.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .base import (
     BufferStore,
     BufferTooLargeError,
@@ -25,7 +27,6 @@ from .base import (
 )
 from .environment import BUFFER_FOLDERS_ENV, HASHSERVER_URLS_ENV
 from .folder import BufferFolder
-from .hashserver import HashServer
 from .registry import (
     add,
     add_change_listener,
@@ -45,6 +46,20 @@ from .upload import (
     pending_uploads,
     wait_for_upload,
 )
+
+if TYPE_CHECKING:
+    from .hashserver import HashServer
+
+
+def __getattr__(name: str) -> Any:
+    # The hashserver client (and asyncio with it) loads when first named, so that a process
+    # with only folders, or none, never imports it.
+    if name == "HashServer":
+        from .hashserver import HashServer
+
+        return HashServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUFFER_FOLDERS_ENV",

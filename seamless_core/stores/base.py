@@ -12,9 +12,9 @@ synchronous methods in a worker thread and the batches loop, and stores with a b
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from ..checksum import Checksum
 from ..errors import (  # noqa: F401  (their import path before seamless_core.errors)
@@ -27,6 +27,13 @@ from ..errors import (  # noqa: F401  (their import path before seamless_core.er
 DOWNLOAD_PROFILES = ("read_buffer", "local_hashserver", "remote_hashserver")
 
 ChecksumLike = Checksum | str | bytes
+
+
+async def _in_thread(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    # asyncio imported here: a process that uses its stores synchronously never loads it
+    import asyncio
+
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 def as_checksum(checksum: ChecksumLike) -> Checksum:
@@ -106,31 +113,31 @@ class BufferStore(ABC):
 
     async def get_async(self, checksum: ChecksumLike) -> bytes | None:
         """Async twin of :meth:`get`."""
-        return await asyncio.to_thread(self.get, checksum)
+        return await _in_thread(self.get, checksum)
 
     async def has_async(self, checksum: ChecksumLike) -> bool:
         """Async twin of :meth:`has`."""
-        return await asyncio.to_thread(self.has, checksum)
+        return await _in_thread(self.has, checksum)
 
     async def put_async(self, checksum: ChecksumLike, content: bytes) -> bool:
         """Async twin of :meth:`put` (same return value)."""
-        return await asyncio.to_thread(self.put, checksum, content)
+        return await _in_thread(self.put, checksum, content)
 
     async def buffer_length_async(self, checksum: ChecksumLike) -> int | None:
         """Async twin of :meth:`buffer_length`."""
-        return await asyncio.to_thread(self.buffer_length, checksum)
+        return await _in_thread(self.buffer_length, checksum)
 
     async def has_batch_async(
         self, checksums: Sequence[ChecksumLike], *, include_promises: bool = True
     ) -> list[bool]:
         """Async twin of :meth:`has_batch`."""
-        return await asyncio.to_thread(self.has_batch, checksums, include_promises=include_promises)
+        return await _in_thread(self.has_batch, checksums, include_promises=include_promises)
 
     async def buffer_length_batch_async(
         self, checksums: Sequence[ChecksumLike]
     ) -> list[int | None]:
         """Async twin of :meth:`buffer_length_batch`."""
-        return await asyncio.to_thread(self.buffer_length_batch, checksums)
+        return await _in_thread(self.buffer_length_batch, checksums)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -7,9 +7,9 @@ followed by the stores added with :func:`add`.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,13 +18,14 @@ from ..checksum import Checksum
 from .base import BufferStore
 from .environment import stores_from_environment
 from .folder import BufferFolder
-from .hashserver import HashServer
-from .remote import configured_store
 
 # listener(checksum, store, verified): verified means the store is known to hold an
 # intact copy (a confirmed put); otherwise the store only says it has one.
 StoreListener = Callable[[Checksum, BufferStore, bool], None]
 ChangeListener = Callable[[BufferStore, bool], None]  # (store, added): added or removed
+
+# seamless-remote's module that holds its buffer clients (.remote.BUFFER_REMOTE_MODULE)
+_REMOTE_MODULE = "seamless_remote.buffer_remote"
 
 # Replaced, never mutated: readers need no lock.
 _stores: tuple[BufferStore, ...] = ()
@@ -68,6 +69,8 @@ def _as_store(store: Any, writable: bool | None) -> BufferStore:
             raise TypeError("writable= applies to a URL or a path, not to a store object")
         return store
     if isinstance(store, str) and store.startswith(("http://", "https://")):
+        from .hashserver import HashServer
+
         return HashServer(store, writable=True if writable is None else writable)
     if isinstance(store, (str, os.PathLike)):
         return BufferFolder(store, writable=bool(writable))
@@ -99,8 +102,10 @@ def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None)
 def _matches(store: BufferStore, key: Any) -> bool:
     if store is key:
         return True
-    if isinstance(key, str) and isinstance(store, HashServer):
-        return store.url == key.rstrip("/")
+    if isinstance(key, str) and key.startswith(("http://", "https://")):
+        from .hashserver import HashServer
+
+        return isinstance(store, HashServer) and store.url == key.rstrip("/")
     if isinstance(key, (str, os.PathLike)) and isinstance(store, BufferFolder):
         return store.path == os.path.abspath(os.fspath(key))
     return False
@@ -123,7 +128,12 @@ def remove(store: BufferStore | str | os.PathLike) -> None:
 
 def _configured_elsewhere() -> tuple[BufferStore, ...]:
     # Stores that another package's configuration brings (seamless-remote's servers, see
-    # .remote): looked up at each use, so that they follow that configuration.
+    # .remote): looked up at each use, so that they follow that configuration. Until
+    # seamless-remote is imported there are none, and the bridge module stays unloaded.
+    if _REMOTE_MODULE not in sys.modules:
+        return ()
+    from .remote import configured_store
+
     remote = configured_store()
     return (remote,) if remote is not None else ()
 
@@ -203,6 +213,8 @@ async def write_buffer(buffer: Any) -> int:
         checksum = buffer.checksum
     except AttributeError:
         checksum = buffer.get_checksum()
+    import asyncio  # here: importing the registry stays cheap
+
     targets = upload_targets()
     results = await asyncio.gather(
         *(store.put_async(checksum, buffer.content) for store in targets),

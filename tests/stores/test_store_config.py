@@ -102,3 +102,10 @@ def test_a_folder_given_as_spill_folder_is_no_upload_target(tmp_path):
     BufferCache(spill_folder=folder)
     assert folder.upload_target is False
     assert folder not in stores.upload_targets()
+
+
+def test_the_registry_names_the_remote_module_the_bridge_reads():
+    # the registry checks for it without importing the bridge
+    from seamless_core.stores import registry, remote
+
+    assert registry._REMOTE_MODULE == remote.BUFFER_REMOTE_MODULE
