@@ -265,3 +265,13 @@ class Checksum:
             fade_interval=fade_interval,
             scratch=scratch,
         )
+
+
+#: What the functions that take a checksum accept.
+ChecksumLike = Checksum | str | bytes
+
+
+def as_checksum(checksum: ChecksumLike) -> Checksum:
+    """``checksum`` as a :class:`Checksum`: itself when it is one, else ``Checksum(checksum)``
+    (a 64-character hex string or 32 raw bytes; ``ValueError``/``TypeError`` otherwise)."""
+    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)

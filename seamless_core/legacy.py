@@ -18,7 +18,7 @@ from ._atomic import write_atomic
 from ._errors import CacheMissError, preview
 from .buffer import Buffer
 from .celltypes import CELLTYPES, TEXT_CELLTYPES
-from .checksum import Checksum, sha256_digest
+from .checksum import Checksum, as_checksum, sha256_digest
 
 if TYPE_CHECKING:
     import asyncio
@@ -85,9 +85,8 @@ TRIVIAL_CHECKSUMS: dict[str, bytes] = {
 }
 
 
-def parse_checksum(checksum: Checksum | str | bytes) -> Checksum:
-    """``checksum`` as a :class:`Checksum`."""
-    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+#: 0.1.4's name for :func:`seamless_core.checksum.as_checksum`.
+parse_checksum = as_checksum
 
 
 def unchecksum(value: Any) -> Any:

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ..buffer import Buffer
-from ..celltypes import deserialize, normalize_celltype, serialize
+from ..celltypes import CELLTYPES, deserialize, normalize_celltype, serialize
 from ..celltypes.magic import MAGIC_MIXED, MAGIC_NUMPY
-from ..checksum import Checksum
+from ..checksum import Checksum, as_checksum
 from ..errors import CacheMissError, SeamlessConversionError
-from .matrix import _TABLE, primitive_steps
+from .matrix import pairs_in, primitive_steps
 
 _MAX_PROBLEM = 300
 
@@ -264,7 +264,7 @@ for _pair in (
 ):
     _source, _, _target = _pair.partition(">")
     _BY_PAIR[_source, _target] = _builtin
-for _other in {pair[0] for pair in _TABLE} - {"checksum"}:
+for _other in set(CELLTYPES) - {"checksum"}:
     _BY_PAIR[_other, "checksum"] = _to_checksum
     _BY_PAIR["checksum", _other] = _from_checksum
 
@@ -273,11 +273,7 @@ def _runner(source: str, target: str, category: str) -> Callable[[Buffer, str, s
     return _BY_PAIR.get((source, target)) or _BY_CATEGORY[category]
 
 
-_unhandled = [
-    pair
-    for pair, (category, _) in _TABLE.items()
-    if category in ("reformat", "values") and pair not in _BY_PAIR
-]
+_unhandled = [pair for pair in pairs_in("reformat", "values") if pair not in _BY_PAIR]
 if _unhandled:
     raise RuntimeError(f"conversion engine: no step for {_unhandled}")
 
@@ -384,8 +380,7 @@ def convert_checksum(checksum: Checksum | str | bytes, source: str, target: str)
     not be anywhere); a forbidden one fails at once; every other conversion resolves the
     buffer and runs :func:`convert`.
     """
-    if not isinstance(checksum, Checksum):
-        checksum = Checksum(checksum)
+    checksum = as_checksum(checksum)
     steps = primitive_steps(normalize_celltype(source), normalize_celltype(target))
     if all(category == "trivial" for _, _, category in steps):
         return checksum

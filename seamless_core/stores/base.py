@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..checksum import Checksum
+from ..checksum import Checksum, ChecksumLike, as_checksum  # noqa: F401  (the stores' names)
 from ..errors import (  # noqa: F401  (their import path before seamless_core.errors)
     BufferTooLargeError,
     CorruptBufferError,
@@ -24,21 +24,12 @@ from ..errors import (  # noqa: F401  (their import path before seamless_core.er
     StoreUnavailableError,
 )
 
-DOWNLOAD_PROFILES = ("read_buffer", "local_hashserver", "remote_hashserver")
-
-ChecksumLike = Checksum | str | bytes
-
 
 async def _in_thread(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     # asyncio imported here: a process that uses its stores synchronously never loads it
     import asyncio
 
     return await asyncio.to_thread(function, *args, **kwargs)
-
-
-def as_checksum(checksum: ChecksumLike) -> Checksum:
-    """``checksum`` as a :class:`Checksum` (hex strings and raw bytes accepted)."""
-    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
 
 
 class BufferStore(ABC):

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from ..checksum import Checksum
+from ..checksum import Checksum, as_checksum
 from . import registry
 from .base import BufferStore
 from .folder import BufferFolder
@@ -44,7 +44,7 @@ def retry_uploads(
     done = 0
     problems: list[tuple[Checksum, BaseException]] = []
     for checksum in checksums:
-        checksum = checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+        checksum = as_checksum(checksum)
         try:
             content = source.get(checksum)
             if content is None:

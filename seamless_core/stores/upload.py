@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
 from .._progress import ProgressBar
-from ..checksum import Checksum
+from ..checksum import Checksum, as_checksum
 from ..errors import UploadFailedWarning
 from . import registry
 from .base import BufferStore, CorruptBufferError, StoreNotWritableError
@@ -472,9 +472,7 @@ def wait_for_upload(checksum: Checksum | str | bytes, timeout: float | None = No
     """Wait until the buffer of ``checksum`` is no longer queued or being uploaded (at once
     if it never was); False if ``timeout`` seconds passed first. Whether it reached the
     stores: see :func:`failed_uploads`."""
-    if not isinstance(checksum, Checksum):
-        checksum = Checksum(checksum)
-    return _uploader.wait_for(checksum, timeout)
+    return _uploader.wait_for(as_checksum(checksum), timeout)
 
 
 def pending_uploads() -> int:
