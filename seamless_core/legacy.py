@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._atomic import write_atomic
 from ._errors import CacheMissError, preview
 from .buffer import Buffer
-from .celltypes import CELLTYPES, TEXT_CELLTYPES
+from .celltypes import CELLTYPES, SCALAR_CELLTYPES, TEXT_CELLTYPES
 from .checksum import Checksum, as_checksum, sha256_digest
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: The 13 celltypes, as the list 0.1.4 exposes.
 celltypes: list[str] = list(CELLTYPES)
 #: Celltypes whose buffers are text (0.1.4's ``text_types``).
-text_types: tuple[str, ...] = TEXT_CELLTYPES + ("str", "int", "float", "bool")
+text_types: tuple[str, ...] = TEXT_CELLTYPES + SCALAR_CELLTYPES
 
 __all__ = [
     "TRIVIAL_CHECKSUMS",

@@ -16,6 +16,7 @@ from .._compression import (
     read_decompressed,
     read_limited,
 )
+from .._units import GIB
 from ..checksum import Checksum, sha256_digest
 from .base import BufferStore, CorruptBufferError
 from .base import as_checksum as _as_checksum
@@ -27,7 +28,7 @@ PREFIX_SENTINEL = ".HASHSERVER_PREFIX"
 LENGTH_SIDECAR = ".BUFFERLENGTH"
 #: A compressed file without a ``.BUFFERLENGTH`` sidecar is decompressed up to this many
 #: bytes at most: beyond, it is refused as a likely compression bomb.
-DEFAULT_MAX_DECOMPRESSED = 1 << 30
+DEFAULT_MAX_DECOMPRESSED = GIB
 
 # What makes one copy of a buffer unusable: it is then skipped (get) or replaced (put).
 _BAD_COPY = (DecompressionError, NotRegularFileError, TooLargeError)
