@@ -28,12 +28,14 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,docs]"
 	touch $(DOCS_STAMP)
 
-# ruff (lint and format), the test suite, the browser tests (in their own process:
+# ruff (lint and format), the layers contract, mypy, the test suite, the browser tests (in their own process:
 # Playwright's sync API keeps an event loop running in the thread that uses it), then the
 # tutorial notebooks under nbval (their stored outputs are the expected ones).
 test: $(STAMP)
 	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
 	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
+	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/downstream
 	$(BIN)/python -m pytest tests/browser
 	SEAMLESS_DOWNSTREAM=1 timeout 1500 $(BIN)/python -m pytest tests/downstream -q
@@ -66,9 +68,13 @@ docs: $(DOCS_STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"
 
+# ruff, the layers contract of docs/architecture.md (import-linter, configured in
+# pyproject.toml), and mypy.
 lint: $(STAMP)
 	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
 	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
+	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -12,16 +12,30 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._errors import CacheMissError
+from . import errors
 from .buffer import Buffer
 from .celltypes import CELLTYPES
 from .checksum import Checksum
+from .errors import (
+    BufferTooLargeError,
+    CacheMissError,
+    CelltypeTypeError,
+    CelltypeValueError,
+    CorruptBufferError,
+    DecompressionError,
+    LossyCoercionWarning,
+    NotRegularFileError,
+    SeamlessConversionError,
+    StoreNotWritableError,
+    StoreUnavailableError,
+    TooLargeError,
+    UploadFailedWarning,
+)
 
 __version__ = "0.2.0.dev0"
 
 # name -> (module, attribute or None for the module itself), imported when first used
 _LAZY = {
-    "SeamlessConversionError": (".conversion", "SeamlessConversionError"),
     "conversion_category": (".conversion", "conversion_category"),
     "conversion_matrix": (".conversion", "conversion_matrix"),
     "conversion_steps": (".conversion", "conversion_steps"),
@@ -76,9 +90,20 @@ __all__ = [
     "CELLTYPES",
     "Buffer",
     "BufferCache",
+    "BufferTooLargeError",
     "CacheMissError",
+    "CelltypeTypeError",
+    "CelltypeValueError",
     "Checksum",
+    "CorruptBufferError",
+    "DecompressionError",
+    "LossyCoercionWarning",
+    "NotRegularFileError",
     "SeamlessConversionError",
+    "StoreNotWritableError",
+    "StoreUnavailableError",
+    "TooLargeError",
+    "UploadFailedWarning",
     "TempRef",
     "conversion_category",
     "conversion_matrix",
@@ -93,6 +118,7 @@ __all__ = [
     "register_close_hook",
     "register_fingertip_provider",
     "set_is_worker",
+    "errors",
     "stores",
     "__version__",
 ]

@@ -109,14 +109,15 @@ def write_sealed(
     pair them wrongly; it can check the seal against the content it read.)
     """
     path, seal_path = os.fspath(path), os.fspath(seal_path)
-    staged_content = _stage(path, content)
-    staged_seal = None
+    new_content = _stage(path, content)
+    staged_content: str | None = new_content
+    staged_seal: str | None = None
     try:
-        staged_seal = _stage(seal_path, seal)
+        staged_seal = new_seal = _stage(seal_path, seal)
         _discard(seal_path)
-        os.replace(staged_content, path)
+        os.replace(new_content, path)
         staged_content = None
-        os.replace(staged_seal, seal_path)
+        os.replace(new_seal, seal_path)
         staged_seal = None
     finally:
         for tmp in (staged_content, staged_seal):
@@ -124,7 +125,9 @@ def write_sealed(
                 _discard(tmp)
 
 
-def sweep_temp_files(directory: str | os.PathLike, older_than: float = DEFAULT_SWEEP_AGE) -> int:
+def sweep_temp_files(
+    directory: str | os.PathLike[str], older_than: float = DEFAULT_SWEEP_AGE
+) -> int:
     """Remove the temporary files of interrupted writes in ``directory`` (not below it)
     last modified more than ``older_than`` seconds ago; returns how many were removed.
     A directory that cannot be listed is skipped."""

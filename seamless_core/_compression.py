@@ -15,25 +15,15 @@ import errno
 import io
 import os
 import stat
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
+
+from .errors import DecompressionError, NotRegularFileError, TooLargeError
 
 COMPRESSION_SUFFIXES = (".zst", ".gz")
 
 # O_NONBLOCK keeps open() of a FIFO from waiting for a writer; it changes nothing for the
 # regular files that are then read.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-
-
-class DecompressionError(ValueError):
-    """A compressed file is not valid in the format its suffix names."""
-
-
-class NotRegularFileError(ValueError):
-    """A path that should hold a buffer is a FIFO, a device, a socket or a directory."""
-
-
-class TooLargeError(ValueError):
-    """A file holds (or decompresses to) more bytes than the reader allows."""
 
 
 def file_kind(mode: int) -> str:
@@ -48,7 +38,13 @@ def file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+class Readable(Protocol):
+    """What :func:`read_limited` needs of a binary stream."""
+
+    def read(self, size: int = ..., /) -> bytes | None: ...
+
+
+def open_regular(path: str | os.PathLike) -> io.FileIO:
     """Open ``path`` for reading in binary mode (unbuffered), refusing anything but a
     regular file (symbolic links are followed) with :class:`NotRegularFileError`
     (``IsADirectoryError`` for a directory, as ``open`` raises).
@@ -71,10 +67,10 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         raise
 
 
-def read_limited(stream: BinaryIO, limit: int, name: str) -> bytes:
+def read_limited(stream: Readable, limit: int, name: str) -> bytes:
     """Everything left in ``stream``, refused with :class:`TooLargeError` as soon as it
     exceeds ``limit`` bytes (at most ``limit + 1`` are read)."""
-    chunks = []
+    chunks: list[bytes] = []
     total = 0
     while total <= limit:
         chunk = stream.read(min(1 << 20, limit + 1 - total))
@@ -107,7 +103,7 @@ class _DecompressingReader(io.RawIOBase):
     """A readable stream of the decompressed bytes that turns format errors into
     :class:`DecompressionError` naming the file."""
 
-    def __init__(self, inner: BinaryIO, name: str) -> None:
+    def __init__(self, inner: Any, name: str) -> None:  # a zstandard or a gzip reader
         self._inner = inner
         self._name = name
         self._bad = _errors()
@@ -121,12 +117,12 @@ class _DecompressingReader(io.RawIOBase):
         except self._bad as exc:
             raise DecompressionError(f"{self._name}: corrupt compressed data ({exc})") from exc
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         return self._guarded(self._inner.readinto, buffer)
 
     def readall(self) -> bytes:
         # RawIOBase.readall would go 8 KiB at a time.
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = self._guarded(self._inner.read, 1 << 20)
             if not chunk:
@@ -140,7 +136,7 @@ class _DecompressingReader(io.RawIOBase):
             super().close()
 
 
-def decompressing_reader(raw: BinaryIO, suffix: str, name: str = "") -> BinaryIO:
+def decompressing_reader(raw: BinaryIO, suffix: str, name: str = "") -> _DecompressingReader:
     """Wrap an open binary file holding ``suffix``-compressed data (``.zst`` or ``.gz``) in a
     stream of the decompressed bytes. Closing the wrapper does not close ``raw``.
 
@@ -149,7 +145,7 @@ def decompressing_reader(raw: BinaryIO, suffix: str, name: str = "") -> BinaryIO
     if suffix == ".zst":
         import zstandard
 
-        inner = zstandard.ZstdDecompressor().stream_reader(
+        inner: Any = zstandard.ZstdDecompressor().stream_reader(
             raw, read_size=1 << 20, read_across_frames=True, closefd=False
         )
     elif suffix == ".gz":
@@ -158,7 +154,7 @@ def decompressing_reader(raw: BinaryIO, suffix: str, name: str = "") -> BinaryIO
         inner = gzip.GzipFile(fileobj=raw, mode="rb")
     else:
         raise ValueError(f"unknown compression suffix {suffix!r}; known: {COMPRESSION_SUFFIXES}")
-    return _DecompressingReader(inner, name or getattr(raw, "name", "<stream>"))  # type: ignore[return-value]
+    return _DecompressingReader(inner, name or getattr(raw, "name", "<stream>"))
 
 
 def read_decompressed(path: str | os.PathLike, suffix: str, limit: int) -> bytes:

@@ -1,46 +1,16 @@
-"""Exception classes and the helpers that make error messages show the offending data."""
+"""The helpers that make error messages show the offending data.
+
+The exception classes live in :mod:`seamless_core.errors`; the three imported here keep
+their old import path working.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .errors import CacheMissError, CelltypeTypeError, CelltypeValueError
+
 _PREVIEW_CHARS = 60
-
-
-class CacheMissError(LookupError):
-    """No buffer could be found for a checksum: not in the cache, not in any store.
-
-    ``CacheMissError(checksum)`` or ``CacheMissError(checksum, message)``; ``.checksum`` is
-    the :class:`~seamless_core.Checksum` (None when the first argument was not a checksum,
-    e.g. ``CacheMissError("some message")``, which then is the message).
-    """
-
-    def __init__(self, checksum: Any = None, message: str | None = None) -> None:
-        from .checksum import Checksum
-
-        try:
-            found = None if checksum is None else Checksum(checksum)
-        except (TypeError, ValueError):
-            found = None
-        if message is None:
-            if found is not None:
-                message = f"no buffer for checksum {found.hex()}"
-            elif checksum is not None:
-                message = str(checksum)
-        self.checksum = found
-        super().__init__(*(() if message is None else (message,)))
-
-    def __reduce__(self) -> tuple:
-        # Pickled across processes (workers) with its checksum, not only the message.
-        return (type(self), (self.checksum, self.args[0] if self.args else None))
-
-
-class CelltypeValueError(ValueError):
-    """A value or buffer is not valid for a celltype."""
-
-
-class CelltypeTypeError(TypeError):
-    """A value of the wrong Python type was given for a celltype."""
 
 
 def preview(data: Any, limit: int = _PREVIEW_CHARS) -> str:
@@ -67,3 +37,13 @@ def value_error(celltype: str, problem: str, data: Any) -> CelltypeValueError:
 
 def type_error(celltype: str, problem: str, data: Any) -> CelltypeTypeError:
     return CelltypeTypeError(f"celltype {celltype!r}: {problem}; got {preview(data)}")
+
+
+__all__ = [
+    "CacheMissError",
+    "CelltypeTypeError",
+    "CelltypeValueError",
+    "preview",
+    "type_error",
+    "value_error",
+]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import errno
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 __all__ = ["SPEEDUPS", "contains_nonfinite", "join", "read_files", "read_files_python"]
 
@@ -27,10 +28,11 @@ def contains_nonfinite_python(value: object) -> bool:
     """Whether a JSON-like structure holds a NaN or an infinity anywhere (dict values,
     list and tuple items, subclasses included)."""
     kind = type(value)
+    children: Iterable[Any]
     if kind is dict:
-        children = value.values()  # type: ignore[union-attr]
+        children = cast(dict, value).values()
     elif kind in _SEQUENCE_TYPES:
-        children = value
+        children = cast(Iterable[Any], value)
     elif kind is float:
         return value - value != 0.0  # type: ignore[operator]  # NaN, +-inf give NaN
     elif isinstance(value, float):
@@ -42,7 +44,7 @@ def contains_nonfinite_python(value: object) -> bool:
     else:
         return False
     leaves = _LEAF_TYPES
-    for child in children:  # type: ignore[union-attr]
+    for child in children:
         kind = type(child)
         if kind in leaves:
             continue
@@ -73,12 +75,14 @@ def read_files_python(
     """
     chunks, sizes = [], []
     relative = type(directory) is int
+    dir_fd = directory if isinstance(directory, int) else None
+    prefix = directory if isinstance(directory, str) else ""
     for name in names:
         try:
             if relative:
-                fd = os.open(name, _READ_FLAGS, dir_fd=directory)  # type: ignore[arg-type]
+                fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
             else:
-                fd = os.open(directory + name, _READ_FLAGS)  # type: ignore[operator]
+                fd = os.open(prefix + name, _READ_FLAGS)
             try:
                 data = os.read(fd, limit)
             finally:

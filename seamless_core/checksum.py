@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import sys
@@ -30,7 +31,7 @@ def _cache_or_none(create: bool = True) -> Any:
     down, when importing no longer works ("sys.meta_path is None"): so an imported cache
     module is taken from ``sys.modules``, and without one there is nothing to release.
     """
-    module = sys.modules.get("seamless_core.cache")
+    module: Any = sys.modules.get("seamless_core.cache")
     if module is None:
         if not create or sys.meta_path is None:
             return None
@@ -60,6 +61,7 @@ class Checksum:
     """
 
     __slots__ = ("_digest",)
+    _digest: bytes  # the 32 raw bytes; set once, in __init__
 
     def __init__(self, checksum: Checksum | str | bytes) -> None:
         if isinstance(checksum, Checksum):
@@ -117,7 +119,7 @@ class Checksum:
     # -- comparison ------------------------------------------------------------------------
 
     @staticmethod
-    def _other_digest(other: Any) -> bytes | None:
+    def _other_digest(other: Any) -> builtins.bytes | None:
         if isinstance(other, Checksum):
             return other._digest
         if isinstance(other, str):
@@ -138,7 +140,7 @@ class Checksum:
     def __hash__(self) -> int:
         return hash(self._digest)
 
-    def _compare_key(self, other: Any) -> bytes:
+    def _compare_key(self, other: Any) -> builtins.bytes:
         digest = self._other_digest(other)
         if digest is None:
             raise TypeError(f"cannot order a Checksum against {type(other).__name__}")
@@ -263,3 +265,13 @@ class Checksum:
             fade_interval=fade_interval,
             scratch=scratch,
         )
+
+
+#: What the functions that take a checksum accept.
+ChecksumLike = Checksum | str | bytes
+
+
+def as_checksum(checksum: ChecksumLike) -> Checksum:
+    """``checksum`` as a :class:`Checksum`: itself when it is one, else ``Checksum(checksum)``
+    (a 64-character hex string or 32 raw bytes; ``ValueError``/``TypeError`` otherwise)."""
+    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)

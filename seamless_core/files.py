@@ -14,11 +14,12 @@ so memory use does not grow with file size.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, cast
 
 from ._compression import (
     COMPRESSION_SUFFIXES,
@@ -89,7 +90,11 @@ def checksum_sidecar_path(path: str | os.PathLike) -> str:
     return base + ".CHECKSUM"
 
 
-def _digest_stream(stream: BinaryIO, progress: Progress | None = None) -> bytes:
+class _ReadsInto(Protocol):
+    def readinto(self, buffer: bytearray, /) -> int | None: ...
+
+
+def _digest_stream(stream: _ReadsInto, progress: Progress | None = None) -> bytes:
     hasher = hashlib.sha256()
     block = bytearray(BLOCK_SIZE)
     view = memoryview(block)
@@ -106,7 +111,8 @@ def _digest_stream(stream: BinaryIO, progress: Progress | None = None) -> bytes:
 def stream_checksum(stream: BinaryIO, progress: Progress | None = None) -> Checksum:
     """The checksum of everything left to read in a binary stream (e.g. ``sys.stdin.buffer``).
     ``progress(n)`` is called after each block of ``n`` bytes."""
-    return Checksum(_digest_stream(stream, progress))
+    # binary files have readinto, which typing.BinaryIO does not declare
+    return Checksum(_digest_stream(cast(_ReadsInto, stream), progress))
 
 
 def _file_digest(path: str, decompress: bool, progress: Progress | None = None) -> bytes:
@@ -123,7 +129,7 @@ def _file_digest(path: str, decompress: bool, progress: Progress | None = None) 
 class _CountingReader:
     """Reports the bytes read through it."""
 
-    def __init__(self, raw: BinaryIO, progress: Progress) -> None:
+    def __init__(self, raw: io.FileIO, progress: Progress) -> None:
         self._raw = raw
         self._progress = progress
         self.name = getattr(raw, "name", "")

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ._atomic import write_atomic
 from ._errors import CacheMissError, preview
 from .buffer import Buffer
-from .celltypes import CELLTYPES, TEXT_CELLTYPES
-from .checksum import Checksum, sha256_digest
+from .celltypes import CELLTYPES, SCALAR_CELLTYPES, TEXT_CELLTYPES
+from .checksum import Checksum, as_checksum, sha256_digest
 
 if TYPE_CHECKING:
     import asyncio
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: The 13 celltypes, as the list 0.1.4 exposes.
 celltypes: list[str] = list(CELLTYPES)
 #: Celltypes whose buffers are text (0.1.4's ``text_types``).
-text_types: tuple[str, ...] = TEXT_CELLTYPES + ("str", "int", "float", "bool")
+text_types: tuple[str, ...] = TEXT_CELLTYPES + SCALAR_CELLTYPES
 
 __all__ = [
     "TRIVIAL_CHECKSUMS",
@@ -85,9 +85,8 @@ TRIVIAL_CHECKSUMS: dict[str, bytes] = {
 }
 
 
-def parse_checksum(checksum: Checksum | str | bytes) -> Checksum:
-    """``checksum`` as a :class:`Checksum`."""
-    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+#: 0.1.4's name for :func:`seamless_core.checksum.as_checksum`.
+parse_checksum = as_checksum
 
 
 def unchecksum(value: Any) -> Any:

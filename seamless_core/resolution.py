@@ -25,7 +25,7 @@ from . import stores
 from ._errors import CacheMissError
 from .buffer import Buffer
 from .cache import get_buffer_cache
-from .checksum import Checksum
+from .checksum import Checksum, as_checksum
 from .stores.base import BufferStore, CorruptBufferError
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ __all__ = [
 ]
 
 
-def _as_checksum(checksum: Checksum | str | bytes) -> Checksum:
-    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+_as_checksum = as_checksum
 
 
 # -- lookups ---------------------------------------------------------------------------------

@@ -38,8 +38,6 @@ from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
 from ..checksum import Checksum
 from ..stores import add_change_listener, add_store_listener
 from ..stores.base import BufferStore
@@ -867,6 +865,8 @@ class BufferCache:
         attributes read column by column (no per-entry objects: allocating 100 000 of them
         wakes the garbage collector), stamps first: any later growth of interest changes
         them, and the commit checks."""
+        import numpy as np  # here: importing the cache stays light
+
         stamps = list(map(_STAMP, snapshot))
         buffers = list(map(_BUFFER, snapshot))
         sizes = np.array(list(map(_SIZE, snapshot)), dtype=np.int64)

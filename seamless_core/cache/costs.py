@@ -28,11 +28,12 @@ import math
 import threading
 from collections.abc import Sequence
 from itertools import repeat
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..checksum import Checksum
+
+if TYPE_CHECKING:
+    import numpy as np
 
 GIB = 1024**3
 CPU_SECOND_COST = 0.1
@@ -48,8 +49,8 @@ _RANK = {name: rank for rank, name in enumerate(DOWNLOAD_PROFILES)}
 _NAMES = list(DOWNLOAD_PROFILES)
 # Indexed by rank, plus one last entry for "no download": 0 per GiB (not inf, which
 # would make 0 bytes cost NaN) with an infinite minimum.
-_PER_GIB = np.array([p[0] for p in DOWNLOAD_PROFILES.values()] + [0.0])
-_MINIMUM = np.array([p[1] for p in DOWNLOAD_PROFILES.values()] + [math.inf])
+_PER_GIB = [p[0] for p in DOWNLOAD_PROFILES.values()] + [0.0]
+_MINIMUM = [p[1] for p in DOWNLOAD_PROFILES.values()] + [math.inf]
 _NO_WAY = len(DOWNLOAD_PROFILES)
 
 
@@ -251,6 +252,8 @@ class CostModel:
         """:meth:`cost` of many buffers at once, by digest, for eviction passes. Returns the
         costs and whether each buffer is :meth:`recoverable`. Same values as :meth:`cost`,
         to the last bit."""
+        import numpy as np  # here: only eviction passes need NumPy
+
         profiles, manual, cpu = self._profiles, self._manual, self._cpu_seconds
         missing = _NO_WAY + 1
         ranks = np.array(list(map(profiles.get, keys, repeat(missing, len(keys)))), np.intp)
@@ -263,7 +266,7 @@ class CostModel:
         recoverable = declared | has_cpu
         ranks[~recoverable] = self._undeclared_rank
         ranks[~declared & has_cpu] = _NO_WAY
-        costs = np.maximum(sizes / GIB * _PER_GIB[ranks], _MINIMUM[ranks])
+        costs = np.maximum(sizes / GIB * np.array(_PER_GIB)[ranks], np.array(_MINIMUM)[ranks])
         if seconds is not None:
             costs = np.where(has_cpu, np.minimum(costs, seconds * CPU_SECOND_COST), costs)
         if manual:

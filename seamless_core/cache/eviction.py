@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 GIB = 1024**3
 
@@ -47,6 +49,8 @@ def victim_indices(
         usage: bytes held in memory in all (candidates and buffers that are not).
         soft_cap, hard_cap, benefit_per_gb: the cache's policy.
     """
+    import numpy as np  # here: importing the cache does not load NumPy
+
     if usage <= soft_cap:
         return np.empty(0, np.intp)
     eligible = np.flatnonzero((sizes > 0) & np.isfinite(losses))
@@ -70,6 +74,8 @@ def choose_victims(
 ) -> list[Hashable]:
     """:func:`victim_indices` for ``(key, size, loss)`` tuples; returns the keys to evict,
     in eviction order (``size`` may be ``None`` when unknown)."""
+    import numpy as np
+
     sizes = np.array([size or 0 for _, size, _ in candidates], dtype=np.int64)
     losses = np.array([loss for _, _, loss in candidates], dtype=float)
     chosen = victim_indices(sizes, losses, usage, soft_cap, hard_cap, benefit_per_gb)

@@ -56,6 +56,8 @@ class SpillSetting:
         elif isinstance(spill_folder, BufferFolder):
             if not spill_folder.writable:
                 raise ValueError(f"the spill folder must be writable: {spill_folder!r}")
+            # what is spilled is kept there alone: uploads to every store skip it
+            spill_folder.upload_target = False
             self.folder, self.path = spill_folder, spill_folder.path
         else:
             self.path = os.fspath(spill_folder)
@@ -67,7 +69,7 @@ class SpillSetting:
                 raise OSError("spilling is disabled")
             if self.shared:
                 _private_directory(self.path)
-            self.folder = BufferFolder(self.path, writable=True)
+            self.folder = BufferFolder(self.path, writable=True, upload_target=False)
         return self.folder
 
 

@@ -12,21 +12,26 @@ from typing import Any
 
 from .._errors import CelltypeTypeError, CelltypeValueError
 
-CELLTYPES: tuple[str, ...] = (
-    "binary",
-    "mixed",
-    "text",
-    "python",
-    "ipython",
-    "plain",
-    "yaml",
-    "str",
-    "bytes",
-    "int",
-    "float",
-    "bool",
-    "checksum",
-)
+# The registry of celltypes, in 0.1.4's order: celltype -> the module implementing it
+# (each has serialize(value, celltype) and deserialize(content, celltype)). Every list of
+# celltypes in the package derives from it.
+_FAMILY: dict[str, str] = {
+    "binary": "binary",
+    "mixed": "mixed",
+    "text": "text",
+    "python": "text",
+    "ipython": "text",
+    "plain": "jsonlike",
+    "yaml": "text",
+    "str": "jsonlike",
+    "bytes": "rawbytes",
+    "int": "jsonlike",
+    "float": "jsonlike",
+    "bool": "jsonlike",
+    "checksum": "jsonlike",
+}
+
+CELLTYPES: tuple[str, ...] = tuple(_FAMILY)
 
 #: Celltypes of the wider Seamless ecosystem that are stored exactly like ``plain``.
 PLAIN_ALIASES: dict[str, str] = {
@@ -36,25 +41,10 @@ PLAIN_ALIASES: dict[str, str] = {
     "module": "plain",
 }
 
-TEXT_CELLTYPES = ("text", "python", "ipython", "yaml")
-
-# celltype -> the module implementing it; each module has serialize(value, celltype) and
-# deserialize(content, celltype).
-_FAMILY = {
-    "plain": "jsonlike",
-    "str": "jsonlike",
-    "int": "jsonlike",
-    "float": "jsonlike",
-    "bool": "jsonlike",
-    "checksum": "jsonlike",
-    "text": "text",
-    "python": "text",
-    "ipython": "text",
-    "yaml": "text",
-    "bytes": "rawbytes",
-    "binary": "binary",
-    "mixed": "mixed",
-}
+#: Celltypes whose value is source text (stored as UTF-8, unchanged).
+TEXT_CELLTYPES: tuple[str, ...] = tuple(c for c, family in _FAMILY.items() if family == "text")
+#: Celltypes whose value is one Python scalar, stored as JSON.
+SCALAR_CELLTYPES: tuple[str, ...] = ("str", "int", "float", "bool")
 
 
 def normalize_celltype(celltype: Any) -> str:
@@ -123,6 +113,7 @@ __all__ = [
     "CELLTYPES",
     "LossyCoercionWarning",
     "PLAIN_ALIASES",
+    "SCALAR_CELLTYPES",
     "TEXT_CELLTYPES",
     "deserialize",
     "normalize_celltype",

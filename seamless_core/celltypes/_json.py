@@ -13,6 +13,7 @@ keys, NaN, very deep nesting) go through the standard library instead.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from typing import Any
 import orjson
 
 from .._native import contains_nonfinite
+
+#: From this many bytes on, :func:`loads_canonical` pauses the cyclic garbage collector.
+GC_PAUSE_FROM = 1 << 20
 
 _CANONICAL_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 _PYTHON_OPTIONS = (
@@ -84,7 +88,16 @@ def loads_canonical(data: bytes) -> Any:
     Integers beyond 64 bits come back as floats, as in every other Seamless reader; values
     that need them are stored under ``mixed``, whose JSON flavour keeps them exact.
     """
-    return orjson.loads(data)
+    if len(data) < GC_PAUSE_FROM or not gc.isenabled():
+        return orjson.loads(data)
+    # A parsed JSON value holds no reference cycles, so the cyclic collections that the
+    # parse's own allocations trigger free nothing, and each walks every tracked object
+    # (the value built so far included): a large parse runs with the collector paused.
+    gc.disable()
+    try:
+        return orjson.loads(data)
+    finally:
+        gc.enable()
 
 
 def _no_constants(name: str) -> Any:

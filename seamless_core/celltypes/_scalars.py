@@ -20,9 +20,7 @@ import numbers
 import warnings
 from typing import Any
 
-
-class LossyCoercionWarning(UserWarning):
-    """A value was converted to a scalar celltype as 0.1.4 does, losing information."""
+from ..errors import LossyCoercionWarning
 
 
 class LossyCoercion(ValueError):

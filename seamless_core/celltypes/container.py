@@ -6,7 +6,7 @@ Layout (all integers little-endian)::
     b"\\x93SEAMLESS"  u64 j  u64 b  JSON [offsets, skeleton] (j bytes)  raw array bytes (b bytes)
 
 The skeleton is the value with every array replaced by 0; arrays are laid out depth first,
-dict entries in sorted key order. See FORMATS.md in the project's shared documents.
+dict entries in sorted key order. docs/formats.md describes the format in full.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _struct_form(dt: np.dtype) -> dict:
         )
     if not dt.isnative:
         raise TypeError(f"structured dtype {dt} is not in native byte order")
-    names = list(dt.fields)
+    names = list(dt.fields or ())
     form = {
         "type": "object",
         "properties": {name: dtype_form(dt[name]) for name in names},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -12,7 +13,12 @@ from ._json import dumps_canonical, loads_canonical, loads_exact_integers, may_h
 from ._scalars import LossyCoercion, to_bool, to_float, to_int
 
 _SCALAR_BUILTINS = {"str": str, "int": int, "float": float, "bool": bool}
-_SCALAR_CONVERTERS = {"str": str, "int": to_int, "float": to_float, "bool": to_bool}
+_SCALAR_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "str": str,
+    "int": to_int,
+    "float": to_float,
+    "bool": to_bool,
+}
 
 
 def _checksum_to_hex(obj: Any) -> Any:

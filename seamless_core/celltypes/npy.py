@@ -17,9 +17,15 @@ import numpy as np
 import numpy.lib.format as npformat
 
 try:  # numpy >= 2 keeps the implementation (with the private helpers numpy.save uses) here
-    from numpy.lib._format_impl import _read_array_header, _write_array_header
+    from numpy.lib._format_impl import (  # type: ignore[attr-defined]
+        _read_array_header,
+        _write_array_header,
+    )
 except ImportError:  # numpy 1.x
-    from numpy.lib.format import _read_array_header, _write_array_header
+    from numpy.lib.format import (  # type: ignore[attr-defined, no-redef, unused-ignore]
+        _read_array_header,
+        _write_array_header,
+    )
 
 from .._errors import CelltypeTypeError, CelltypeValueError, type_error, value_error
 from .._native import join
@@ -49,8 +55,8 @@ def c_order_bytes(array: np.ndarray) -> memoryview | bytes:
     if array.dtype.fields is not None:
         target = np.zeros(array.nbytes, np.uint8).view(array.dtype)
         target[:] = array.reshape(-1)
-        return memoryview(target.view(np.uint8))
-    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        return target.view(np.uint8).data
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
 
 
 def _data_view(array: np.ndarray) -> memoryview | bytes:
@@ -108,14 +114,15 @@ def _aligned_twin(dtype: np.dtype) -> np.dtype | None:
     A .npy header loses the 'aligned' flag of a structured dtype; restoring it (without moving
     any byte) gives back the dtype that was saved. A packed dtype has no such twin.
     """
-    if dtype.fields is None or dtype.isalignedstruct:
+    described, names = dtype.fields, dtype.names
+    if described is None or names is None or dtype.isalignedstruct:
         return None
-    if any(len(info) > 2 for info in dtype.fields.values()):
+    if any(len(info) > 2 for info in described.values()):
         return None  # titled fields: keep numpy's reading, which preserves the titles
     try:
-        fields = []
-        for name in dtype.names:
-            field = dtype.fields[name][0]
+        fields: list[tuple[Any, ...]] = []
+        for name in names:
+            field = described[name][0]
             if field.subdtype is not None:
                 base, shape = field.subdtype
                 fields.append((name, _aligned_twin(base) or base, shape))
@@ -128,7 +135,8 @@ def _aligned_twin(dtype: np.dtype) -> np.dtype | None:
     same_layout = (
         twin.names == dtype.names
         and twin.itemsize == dtype.itemsize
-        and all(twin.fields[name][1] == dtype.fields[name][1] for name in dtype.names)
+        and twin.fields is not None
+        and all(twin.fields[name][1] == described[name][1] for name in names)
     )
     return twin if same_layout else None
 

@@ -5,33 +5,15 @@ NumPy, PyYAML and IPython are imported by the steps that need them, never at mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
-from .._errors import CacheMissError
 from ..buffer import Buffer
-from ..celltypes import deserialize, normalize_celltype, serialize
+from ..celltypes import CELLTYPES, deserialize, normalize_celltype, serialize
 from ..celltypes.magic import MAGIC_MIXED, MAGIC_NUMPY
-from ..checksum import Checksum
-from .matrix import _TABLE, primitive_steps
-
-
-class SeamlessConversionError(ValueError):
-    """A buffer cannot be converted from one celltype to another."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        checksum: Checksum | None = None,
-        source: str | None = None,
-        target: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.checksum = checksum
-        self.source = source
-        self.target = target
-
+from ..checksum import Checksum, as_checksum
+from ..errors import CacheMissError, SeamlessConversionError
+from .matrix import pairs_in, primitive_steps
 
 _MAX_PROBLEM = 300
 
@@ -282,7 +264,7 @@ for _pair in (
 ):
     _source, _, _target = _pair.partition(">")
     _BY_PAIR[_source, _target] = _builtin
-for _other in {pair[0] for pair in _TABLE} - {"checksum"}:
+for _other in set(CELLTYPES) - {"checksum"}:
     _BY_PAIR[_other, "checksum"] = _to_checksum
     _BY_PAIR["checksum", _other] = _from_checksum
 
@@ -291,11 +273,7 @@ def _runner(source: str, target: str, category: str) -> Callable[[Buffer, str, s
     return _BY_PAIR.get((source, target)) or _BY_CATEGORY[category]
 
 
-_unhandled = [
-    pair
-    for pair, (category, _) in _TABLE.items()
-    if category in ("reformat", "values") and pair not in _BY_PAIR
-]
+_unhandled = [pair for pair in pairs_in("reformat", "values") if pair not in _BY_PAIR]
 if _unhandled:
     raise RuntimeError(f"conversion engine: no step for {_unhandled}")
 
@@ -319,7 +297,7 @@ def _failure(
     checksum: Checksum,
     source: str,
     target: str,
-    steps: list,
+    steps: Sequence[tuple[str, str, str]],
     step_source: str,
     step_target: str,
     problem: str,
@@ -364,7 +342,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
         if category == "forbidden":
             # Known from the celltypes alone: no need to fetch the buffer.
             raise _failure(
-                checksum or _checksum_of(buffer),
+                checksum or _checksum_of(cast(Buffer, buffer)),  # one of the two is given
                 source,
                 target,
                 steps,
@@ -374,7 +352,7 @@ def convert(buffer_or_checksum: Buffer | Checksum | bytes, source: str, target: 
                 named,
             )
     if buffer is None:
-        buffer = checksum.resolve()
+        buffer = cast(Checksum, checksum).resolve()
     original = buffer
     for step_source, step_target, category in steps:
         try:
@@ -402,8 +380,7 @@ def convert_checksum(checksum: Checksum | str | bytes, source: str, target: str)
     not be anywhere); a forbidden one fails at once; every other conversion resolves the
     buffer and runs :func:`convert`.
     """
-    if not isinstance(checksum, Checksum):
-        checksum = Checksum(checksum)
+    checksum = as_checksum(checksum)
     steps = primitive_steps(normalize_celltype(source), normalize_celltype(target))
     if all(category == "trivial" for _, _, category in steps):
         return checksum

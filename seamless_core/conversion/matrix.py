@@ -40,8 +40,6 @@ CATEGORY_DESCRIPTIONS: dict[str, str] = {
     "forbidden": "not allowed",
 }
 
-PRIMITIVE_CATEGORIES = ("trivial", "reinterpret", "reformat", "possible", "values", "forbidden")
-
 # "source>target" pairs. The same facts as the ecosystem's table, written out pair by pair.
 _PRIMITIVE = {
     "trivial": """
@@ -184,6 +182,11 @@ def _build_table() -> dict[tuple[str, str], tuple[str, Any]]:
 
 
 _TABLE = _build_table()
+
+
+def pairs_in(*categories: str) -> list[tuple[str, str]]:
+    """The ``(source, target)`` pairs whose own table entry is one of ``categories``."""
+    return [pair for pair, (category, _) in _TABLE.items() if category in categories]
 
 
 def _keeps_checksum_path(source: str, target: str) -> list[Step]:

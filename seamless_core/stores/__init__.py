@@ -17,6 +17,8 @@ The list starts with the stores named by ``SEAMLESS_BUFFER_FOLDERS`` (read-only 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .base import (
     BufferStore,
     BufferTooLargeError,
@@ -26,12 +28,11 @@ from .base import (
 )
 from .environment import BUFFER_FOLDERS_ENV, BUFFER_STORE_URLS_ENV, HASHSERVER_URLS_ENV
 from .folder import SIZE_LIMIT_ENV, BufferFolder, RetentionAdvisor, parse_size
-from .fsspec import FsspecStore
-from .hashserver import HashServer
 from .registry import (
     add,
     add_change_listener,
     add_store_listener,
+    is_upload_target,
     list,
     reload_environment,
     remove,
@@ -46,6 +47,25 @@ from .upload import (
     pending_uploads,
     wait_for_upload,
 )
+
+if TYPE_CHECKING:
+    from .fsspec import FsspecStore
+    from .hashserver import HashServer
+
+
+def __getattr__(name: str) -> Any:
+    # The hashserver client (and asyncio with it) loads when first named, so that a process
+    # with only folders, or none, never imports it.
+    if name == "HashServer":
+        from .hashserver import HashServer
+
+        return HashServer
+    if name == "FsspecStore":  # likewise fsspec's store
+        from .fsspec import FsspecStore
+
+        return FsspecStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUFFER_FOLDERS_ENV",
@@ -68,6 +88,7 @@ __all__ = [
     "add_store_listener",
     "failed_uploads",
     "flush",
+    "is_upload_target",
     "list",
     "parse_size",
     "pending_uploads",

@@ -12,37 +12,24 @@ synchronous methods in a worker thread and the batches loop, and stores with a b
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from ..checksum import Checksum
-
-DOWNLOAD_PROFILES = ("read_buffer", "local_hashserver", "remote_hashserver")
-
-ChecksumLike = Checksum | str | bytes
-
-
-class CorruptBufferError(ValueError):
-    """A store holds data under a checksum that the data does not have."""
-
-
-class BufferTooLargeError(CorruptBufferError):
-    """A store offers more bytes for a buffer than its known length, or than the store is
-    configured to accept: refused before they fill memory."""
+from ..checksum import Checksum, ChecksumLike, as_checksum  # noqa: F401  (the stores' names)
+from ..errors import (  # noqa: F401  (their import path before seamless_core.errors)
+    BufferTooLargeError,
+    CorruptBufferError,
+    StoreNotWritableError,
+    StoreUnavailableError,
+)
 
 
-class StoreNotWritableError(PermissionError):
-    """``put`` was called on a store that does not accept buffers."""
+async def _in_thread(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    # asyncio imported here: a process that uses its stores synchronously never loads it
+    import asyncio
 
-
-class StoreUnavailableError(ConnectionError):
-    """A store could not be reached, or did not answer in time or in its protocol."""
-
-
-def as_checksum(checksum: ChecksumLike) -> Checksum:
-    """``checksum`` as a :class:`Checksum` (hex strings and raw bytes accepted)."""
-    return checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 class BufferStore(ABC):
@@ -57,9 +44,13 @@ class BufferStore(ABC):
             ``"remote_hashserver"``.
         verifies: ``True`` if :meth:`get` checks that the data matches the checksum itself;
             callers verify the data of stores that do not.
+        upload_target: whether a writable store receives the buffers that are uploaded to
+            every store (:func:`seamless_core.stores.upload_targets`). The buffer cache's
+            spill folder is writable but is not one.
     """
 
     writable: bool = False
+    upload_target: bool = True
     cost_profile: str = "read_buffer"
     verifies: bool = False
 
@@ -113,31 +104,31 @@ class BufferStore(ABC):
 
     async def get_async(self, checksum: ChecksumLike) -> bytes | None:
         """Async twin of :meth:`get`."""
-        return await asyncio.to_thread(self.get, checksum)
+        return await _in_thread(self.get, checksum)
 
     async def has_async(self, checksum: ChecksumLike) -> bool:
         """Async twin of :meth:`has`."""
-        return await asyncio.to_thread(self.has, checksum)
+        return await _in_thread(self.has, checksum)
 
     async def put_async(self, checksum: ChecksumLike, content: bytes) -> bool:
         """Async twin of :meth:`put` (same return value)."""
-        return await asyncio.to_thread(self.put, checksum, content)
+        return await _in_thread(self.put, checksum, content)
 
     async def buffer_length_async(self, checksum: ChecksumLike) -> int | None:
         """Async twin of :meth:`buffer_length`."""
-        return await asyncio.to_thread(self.buffer_length, checksum)
+        return await _in_thread(self.buffer_length, checksum)
 
     async def has_batch_async(
         self, checksums: Sequence[ChecksumLike], *, include_promises: bool = True
     ) -> list[bool]:
         """Async twin of :meth:`has_batch`."""
-        return await asyncio.to_thread(self.has_batch, checksums, include_promises=include_promises)
+        return await _in_thread(self.has_batch, checksums, include_promises=include_promises)
 
     async def buffer_length_batch_async(
         self, checksums: Sequence[ChecksumLike]
     ) -> list[int | None]:
         """Async twin of :meth:`buffer_length_batch`."""
-        return await asyncio.to_thread(self.buffer_length_batch, checksums)
+        return await _in_thread(self.buffer_length_batch, checksums)
 
     # -- lifetime --------------------------------------------------------------------------
 

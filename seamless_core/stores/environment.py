@@ -29,8 +29,6 @@ from collections.abc import Mapping
 
 from .base import BufferStore
 from .folder import SIZE_LIMIT_ENV, BufferFolder, parse_size
-from .fsspec import FsspecStore
-from .hashserver import HashServer
 
 BUFFER_FOLDERS_ENV = "SEAMLESS_BUFFER_FOLDERS"
 HASHSERVER_URLS_ENV = "SEAMLESS_HASHSERVER_URLS"
@@ -65,12 +63,18 @@ def stores_from_environment(environ: Mapping[str, str] | None = None) -> list[Bu
             stores.append(BufferFolder(path))
         except ValueError as exc:
             warnings.warn(f"{BUFFER_FOLDERS_ENV}: ignoring {path!r}: {exc}", stacklevel=3)
-    for url in environ.get(HASHSERVER_URLS_ENV, "").split():
+    urls = environ.get(HASHSERVER_URLS_ENV, "").split()
+    if urls:  # the client (and asyncio with it) loads only when a hashserver is configured
+        from .hashserver import HashServer
+    for url in urls:
         try:
             stores.append(HashServer(url))
         except ValueError as exc:
             warnings.warn(f"{HASHSERVER_URLS_ENV}: ignoring {url!r}: {exc}", stacklevel=3)
-    for url in environ.get(BUFFER_STORE_URLS_ENV, "").split():
+    object_urls = environ.get(BUFFER_STORE_URLS_ENV, "").split()
+    if object_urls:
+        from .fsspec import FsspecStore
+    for url in object_urls:
         try:
             stores.append(FsspecStore(url))
         except (ImportError, ValueError) as exc:

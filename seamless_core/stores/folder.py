@@ -21,6 +21,7 @@ from .._compression import (
     read_decompressed,
     read_limited,
 )
+from .._units import GIB
 from ..checksum import Checksum, sha256_digest
 from .base import BufferStore, CorruptBufferError
 from .base import as_checksum as _as_checksum
@@ -42,7 +43,7 @@ LOW_WATER = 0.9
 LENGTH_SIDECAR = ".BUFFERLENGTH"
 #: A compressed file without a ``.BUFFERLENGTH`` sidecar is decompressed up to this many
 #: bytes at most: beyond, it is refused as a likely compression bomb.
-DEFAULT_MAX_DECOMPRESSED = 1 << 30
+DEFAULT_MAX_DECOMPRESSED = GIB
 
 # What makes one copy of a buffer unusable: it is then skipped (get) or replaced (put).
 _BAD_COPY = (DecompressionError, NotRegularFileError, TooLargeError)
@@ -175,12 +176,14 @@ class BufferFolder(BufferStore):
         sweep_age: float = DEFAULT_SWEEP_AGE,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         size_limit: int | str | None = None,
+        upload_target: bool = True,
     ) -> None:
         path = os.fspath(path)
         if "\0" in (path if isinstance(path, str) else os.fsdecode(path)):
             raise ValueError(f"BufferFolder: the path {path!r} contains a NUL byte")
         self.path = os.path.abspath(path)
         self.writable = bool(writable)
+        self.upload_target = bool(upload_target)
         self.max_decompressed = int(max_decompressed)
         self._layout: str | None = None
         self._init_tiering()
@@ -215,6 +218,7 @@ class BufferFolder(BufferStore):
         return {
             "path": self.path,
             "writable": self.writable,
+            "upload_target": self.upload_target,
             "max_decompressed": self.max_decompressed,
             "size_limit": self._size_limit,
         }
@@ -222,6 +226,7 @@ class BufferFolder(BufferStore):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
         self.writable = state["writable"]
+        self.upload_target = state.get("upload_target", True)
         self.max_decompressed = state["max_decompressed"]
         self._layout = None
         self._init_tiering()

@@ -7,7 +7,6 @@ followed by the stores added with :func:`add`.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
 import sys
@@ -19,14 +18,14 @@ from ..checksum import Checksum
 from .base import BufferStore
 from .environment import folder_size_limit, stores_from_environment
 from .folder import BufferFolder
-from .fsspec import FsspecStore
-from .hashserver import HashServer
-from .remote import configured_store
 
 # listener(checksum, store, verified): verified means the store is known to hold an
 # intact copy (a confirmed put); otherwise the store only says it has one.
 StoreListener = Callable[[Checksum, BufferStore, bool], None]
 ChangeListener = Callable[[BufferStore, bool], None]  # (store, added): added or removed
+
+# seamless-remote's module that holds its buffer clients (.remote.BUFFER_REMOTE_MODULE)
+_REMOTE_MODULE = "seamless_remote.buffer_remote"
 
 # Replaced, never mutated: readers need no lock.
 _stores: tuple[BufferStore, ...] = ()
@@ -70,8 +69,12 @@ def _as_store(store: Any, writable: bool | None) -> BufferStore:
             raise TypeError("writable= applies to a URL or a path, not to a store object")
         return store
     if isinstance(store, str) and store.startswith(("http://", "https://")):
+        from .hashserver import HashServer
+
         return HashServer(store, writable=True if writable is None else writable)
     if isinstance(store, str) and _is_object_store_url(store):
+        from .fsspec import FsspecStore
+
         return FsspecStore(store, writable=True if writable is None else writable)
     if isinstance(store, (str, os.PathLike)):
         limit = folder_size_limit() if writable else None
@@ -113,8 +116,9 @@ def add(store: BufferStore | str | os.PathLike, *, writable: bool | None = None)
 def _matches(store: BufferStore, key: Any) -> bool:
     if store is key:
         return True
-    if isinstance(key, str) and isinstance(store, (HashServer, FsspecStore)):
-        return store.url == key.strip().rstrip("/")
+    if isinstance(key, str) and "://" in key and not isinstance(store, BufferFolder):
+        # a hashserver or an object store, named by its URL
+        return getattr(store, "url", None) == key.strip().rstrip("/")
     if isinstance(key, (str, os.PathLike)) and isinstance(store, BufferFolder):
         return store.path == os.path.abspath(os.fspath(key))
     return False
@@ -137,7 +141,12 @@ def remove(store: BufferStore | str | os.PathLike) -> None:
 
 def _configured_elsewhere() -> tuple[BufferStore, ...]:
     # Stores that another package's configuration brings (seamless-remote's servers, see
-    # .remote): looked up at each use, so that they follow that configuration.
+    # .remote): looked up at each use, so that they follow that configuration. Until
+    # seamless-remote is imported there are none, and the bridge module stays unloaded.
+    if _REMOTE_MODULE not in sys.modules:
+        return ()
+    from .remote import configured_store
+
     remote = configured_store()
     return (remote,) if remote is not None else ()
 
@@ -150,24 +159,18 @@ def list() -> builtins.list[BufferStore]:
     return [*_stores, *_configured_elsewhere()]
 
 
-def _spill_path() -> str | None:
-    # The cache is asked only if it exists: no need to create it (and load NumPy) for this.
-    cache_module = sys.modules.get("seamless_core.cache.cache")
-    cache = getattr(cache_module, "_global_cache", None)
-    return cache.spill_path if cache is not None else None
+def is_upload_target(store: BufferStore) -> bool:
+    """Whether uploads go to ``store`` when it is registered: it is writable and does not
+    decline them (``upload_target=False``, as the buffer cache's spill folder does: it
+    holds what nothing else does, even if it was registered)."""
+    return bool(store.writable) and getattr(store, "upload_target", True)
 
 
 def upload_targets() -> builtins.list[BufferStore]:
-    """The writable registered stores that buffers are uploaded to. The cache's spill
-    folder never is one, even if it was registered: it holds what nothing else does."""
+    """The registered stores that buffers are uploaded to (see :func:`is_upload_target`)."""
     if not _environment_read:
         _read_environment()
-    targets = [s for s in (*_stores, *_configured_elsewhere()) if s.writable]
-    if targets:
-        spill = _spill_path()
-        if spill is not None:
-            targets = [s for s in targets if getattr(s, "path", None) != spill]
-    return targets
+    return [s for s in (*_stores, *_configured_elsewhere()) if is_upload_target(s)]
 
 
 def may_upload() -> bool:
@@ -223,6 +226,8 @@ async def write_buffer(buffer: Any) -> int:
         checksum = buffer.checksum
     except AttributeError:
         checksum = buffer.get_checksum()
+    import asyncio  # here: importing the registry stays cheap
+
     targets = upload_targets()
     results = await asyncio.gather(
         *(store.put_async(checksum, buffer.content) for store in targets),

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from ..checksum import Checksum
+from ..checksum import Checksum, as_checksum
 from . import registry
 from .base import BufferStore
 from .folder import BufferFolder
@@ -41,9 +41,10 @@ def retry_uploads(
     stores = list(registry.upload_targets() if targets is None else targets)
     if not stores:
         raise ValueError("no writable store to upload to: configure one or pass targets")
-    done, problems = 0, []
+    done = 0
+    problems: list[tuple[Checksum, BaseException]] = []
     for checksum in checksums:
-        checksum = checksum if isinstance(checksum, Checksum) else Checksum(checksum)
+        checksum = as_checksum(checksum)
         try:
             content = source.get(checksum)
             if content is None:
@@ -79,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"seamless-core: {exc}", file=sys.stderr)
         return 1
-    for checksum, exc in problems:
-        print(f"seamless-core: {checksum}: {exc}", file=sys.stderr)
+    for checksum, problem in problems:
+        print(f"seamless-core: {checksum}: {problem}", file=sys.stderr)
     print(f"{done} of {len(checksums)} buffers uploaded")
     return 1 if problems else 0
 

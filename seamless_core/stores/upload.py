@@ -31,10 +31,11 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .._progress import ProgressBar
-from ..checksum import Checksum
+from ..checksum import Checksum, as_checksum
+from ..errors import UploadFailedWarning
 from . import registry
 from .base import BufferStore, CorruptBufferError, StoreNotWritableError
 
@@ -55,10 +56,6 @@ RETRIES = 3  # attempts after the first one
 BACKOFF = 0.5  # seconds before the first retry; doubles at each retry
 SUSPEND_SECONDS = 30.0  # how long a store whose upload failed is skipped
 BATCH_SIZE = 64  # buffers taken off the queue at once (one has_batch query per store)
-
-
-class UploadFailedWarning(RuntimeWarning):
-    """A buffer could not be uploaded to a store."""
 
 
 class FailedUpload(NamedTuple):
@@ -86,7 +83,8 @@ def _content(buffer: Any) -> bytes:
     content = getattr(buffer, "content", buffer)
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"cannot upload a {type(buffer).__name__}: it has no bytes content")
-    return content
+    # not copied: every store's put takes any bytes-like content (annotated as bytes)
+    return cast(bytes, content)
 
 
 class Uploader:
@@ -474,9 +472,7 @@ def wait_for_upload(checksum: Checksum | str | bytes, timeout: float | None = No
     """Wait until the buffer of ``checksum`` is no longer queued or being uploaded (at once
     if it never was); False if ``timeout`` seconds passed first. Whether it reached the
     stores: see :func:`failed_uploads`."""
-    if not isinstance(checksum, Checksum):
-        checksum = Checksum(checksum)
-    return _uploader.wait_for(checksum, timeout)
+    return _uploader.wait_for(as_checksum(checksum), timeout)
 
 
 def pending_uploads() -> int:

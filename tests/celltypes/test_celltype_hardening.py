@@ -462,3 +462,30 @@ def test_mixed_non_ascii_text_is_not_much_slower_than_json():
     assert serialize(value, "mixed") == expected
     ours = time.perf_counter() - start
     assert ours < 15 * reference + 0.25  # a Python call per character was 70x
+
+
+def test_a_large_plain_parse_runs_without_cyclic_collections_and_restores_the_collector():
+    import gc
+
+    from seamless_core.celltypes import _json
+
+    content = Buffer([[i, str(i)] for i in range(60_000)], "plain").content
+    assert len(content) >= _json.GC_PAUSE_FROM
+    collections: list[int] = []
+
+    def count(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        value = Buffer(content).get_value("plain")
+    finally:
+        gc.callbacks.remove(count)
+    assert value[-1] == [59_999, "59999"] and collections == [] and gc.isenabled()
+    gc.disable()
+    try:  # a collector the caller turned off stays off
+        Buffer(content).get_value("plain")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

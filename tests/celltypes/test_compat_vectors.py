@@ -20,7 +20,7 @@ def _id(vector: dict) -> str:
 
 
 def _improved_on_purpose(value, celltype: str) -> bool:
-    """SPEC section 1: top-level arrays of any non-object dtype are stored, where 0.1.4 raised."""
+    """Top-level arrays of any non-object dtype are stored, where 0.1.4 raised."""
     return celltype in ("binary", "mixed") and isinstance(value, np.ndarray)
 
 
@@ -87,7 +87,7 @@ def test_parse_vector(vector):
     celltype = vector["celltype"]
     if vector.get("error"):
         if celltype == "checksum":
-            # SPEC section 1: we read the checksum celltype back, validated; 0.1.4 could not.
+            # we read the checksum celltype back, validated; 0.1.4 could not
             try:
                 value = Buffer(raw).get_value(celltype)
             except (ValueError, TypeError) as exc:

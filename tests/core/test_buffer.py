@@ -1,4 +1,4 @@
-"""Buffer: construction, equality, files and value access (SPEC section 3)."""
+"""Buffer: construction, equality, files and value access."""
 
 from __future__ import annotations
 
@@ -91,3 +91,10 @@ def test_compute_checksum_has_no_side_effects(cache):
     assert cache.get(checksum) is None  # not in the cache: get_checksum() registers
     assert buffer.get_checksum() == checksum
     assert cache.get(checksum) is buffer
+
+
+def test_equal_to_its_bytes_but_hashed_by_checksum():
+    # as in 0.1.4 (docs/architecture.md, "Equality and hashing")
+    buffer = Buffer(b"hello")
+    assert buffer == b"hello"
+    assert hash(buffer) == hash(buffer.compute_checksum()) != hash(b"hello")

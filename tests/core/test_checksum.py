@@ -1,4 +1,4 @@
-"""Checksum: construction, comparison, representations and .CHECKSUM files (SPEC section 2)."""
+"""Checksum: construction, comparison, representations and .CHECKSUM files."""
 
 from __future__ import annotations
 
@@ -97,3 +97,11 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
         Checksum(HEX).save(target)
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.CHECKSUM"]
+
+
+def test_equal_to_its_hex_string_but_not_hashed_like_it():
+    # as in 0.1.4 (docs/architecture.md, "Equality and hashing"): downstream relies on ==
+    c = Checksum(HEX)
+    assert c == HEX and not isinstance(c, str)
+    assert hash(c) == hash(RAW) != hash(HEX)
+    assert c.hex() in {HEX: 1} and HEX in {c.hex(): 1}

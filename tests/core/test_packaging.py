@@ -22,6 +22,47 @@ def test_import_does_not_pull_in_heavy_modules(fresh_python):
     assert json.loads(out.stdout) == []
 
 
+# What the first checksum must not load: NumPy, asyncio (and the thread pool it brings), and
+# the clients of stores that nothing configured.
+NOT_FOR_A_CHECKSUM = [
+    *HEAVY,
+    "asyncio",
+    "concurrent.futures",
+    "seamless_core.stores.hashserver",
+    "seamless_core.stores.remote",
+    "seamless_core.conversion",
+    "seamless_core.jupyter",
+]
+
+
+def test_the_first_checksum_loads_no_numpy_asyncio_or_unconfigured_stores(fresh_python):
+    code = (
+        "import sys, json\n"
+        "from seamless_core import Buffer\n"
+        "buffer = Buffer(b'x')\n"
+        "buffer.get_checksum()\n"
+        "assert 'seamless_core.cache' in sys.modules  # registered in the cache\n"
+        "import seamless_core.cache\n"
+        f"print(json.dumps([m for m in {NOT_FOR_A_CHECKSUM!r} if m in sys.modules]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAMLESS_")}
+    env["SEAMLESS_SPILL_FOLDER"] = "off"
+    assert json.loads(fresh_python(code, env=env).stdout) == []
+
+
+def test_a_configured_hashserver_loads_its_client(fresh_python):
+    code = (
+        "import sys\n"
+        "from seamless_core import Buffer, stores\n"
+        "Buffer(b'x').get_checksum()\n"
+        "assert 'seamless_core.stores.hashserver' not in sys.modules\n"
+        "print([type(s).__name__ for s in stores.list()])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAMLESS_")}
+    env["SEAMLESS_HASHSERVER_URLS"] = "http://127.0.0.1:9"
+    assert fresh_python(code, env=env).stdout.strip() == "['HashServer']"
+
+
 @pytest.mark.slow
 def test_wheel_installs_into_an_empty_venv_and_imports(tmp_path):
     root = __import__("pathlib").Path(__file__).resolve().parent.parent.parent

@@ -169,3 +169,27 @@ def test_missing_backend_names_the_extra(fresh_python):
         "    print(exc)\n"
     )
     assert "pip install 'seamless-core[s3]'" in fresh_python(code).stdout
+
+
+def test_a_folder_that_declines_uploads_is_no_upload_target(tmp_path):
+    declining = stores.add(BufferFolder(tmp_path / "d", writable=True, upload_target=False))
+    accepting = stores.add(BufferFolder(tmp_path / "a", writable=True))
+    assert not stores.is_upload_target(declining) and stores.is_upload_target(accepting)
+    targets = stores.upload_targets()
+    assert declining not in targets and accepting in targets
+
+
+def test_a_folder_given_as_spill_folder_is_no_upload_target(tmp_path):
+    from seamless_core.cache import BufferCache
+
+    folder = BufferFolder(tmp_path / "spill", writable=True)
+    BufferCache(spill_folder=folder)
+    assert folder.upload_target is False
+    assert folder not in stores.upload_targets()
+
+
+def test_the_registry_names_the_remote_module_the_bridge_reads():
+    # the registry checks for it without importing the bridge
+    from seamless_core.stores import registry, remote
+
+    assert registry._REMOTE_MODULE == remote.BUFFER_REMOTE_MODULE
