@@ -79,6 +79,8 @@ class BufferFolder(BufferStore):
         sweep_age: minimum age of the leftover temporary files removed at opening.
         max_decompressed: the most bytes a compressed file without a sidecar may
             decompress to.
+        upload_target: whether buffers may be uploaded here (False for the cache's spill
+            folder, which holds what nothing else does).
     """
 
     verifies = True
@@ -91,12 +93,15 @@ class BufferFolder(BufferStore):
         *,
         sweep_age: float = DEFAULT_SWEEP_AGE,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+        upload_target: bool = True,
     ) -> None:
         path = os.fspath(path)
         if "\0" in (path if isinstance(path, str) else os.fsdecode(path)):
             raise ValueError(f"BufferFolder: the path {path!r} contains a NUL byte")
         self.path = os.path.abspath(path)
         self.writable = bool(writable)
+        # False for a folder that must never receive uploads (the cache's spill folder).
+        self.upload_target = bool(upload_target)
         self.max_decompressed = int(max_decompressed)
         self._layout: str | None = None
         if self.writable:
