@@ -20,7 +20,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-GIB = 1024**3
+from .costs import GIB
 
 
 def benefit(usage: int, freed: int, soft_cap: int, hard_cap: int, benefit_per_gb: float) -> float:

@@ -42,6 +42,7 @@ class SpillSetting:
 
     def __init__(self, spill_folder: Any = FROM_ENVIRONMENT) -> None:
         self.folder: BufferFolder | None = None
+        self.path: str | None
         self.shared = False
         if spill_folder is FROM_ENVIRONMENT:
             value = os.environ.get(SPILL_FOLDER_ENV)
@@ -56,6 +57,7 @@ class SpillSetting:
         elif isinstance(spill_folder, BufferFolder):
             if not spill_folder.writable:
                 raise ValueError(f"the spill folder must be writable: {spill_folder!r}")
+            spill_folder.upload_target = False  # it holds what nothing else does
             self.folder, self.path = spill_folder, spill_folder.path
         else:
             self.path = os.fspath(spill_folder)
@@ -67,7 +69,7 @@ class SpillSetting:
                 raise OSError("spilling is disabled")
             if self.shared:
                 _private_directory(self.path)
-            self.folder = BufferFolder(self.path, writable=True)
+            self.folder = BufferFolder(self.path, writable=True, upload_target=False)
         return self.folder
 
 

@@ -139,7 +139,7 @@ def list() -> builtins.list[BufferStore]:
 
 def _spill_path() -> str | None:
     # The cache is asked only if it exists: no need to create it (and load NumPy) for this.
-    cache_module = sys.modules.get("seamless_core.cache.cache")
+    cache_module = sys.modules.get("seamless_core.cache.process")
     cache = getattr(cache_module, "_global_cache", None)
     return cache.spill_path if cache is not None else None
 

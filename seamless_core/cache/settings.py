@@ -1,0 +1,109 @@
+"""The cache's knobs as users write them: sizes with units, the caps from the environment.
+
+A size is an ``int`` of bytes or a string: a number (decimals allowed) and an optional unit,
+case-insensitive, with or without a space: ``B``; ``KB``, ``MB``, ``GB``, ``TB`` (powers of
+1000); ``KiB``, ``MiB``, ``GiB``, ``TiB`` and the one-letter ``K``, ``M``, ``G``, ``T``
+(powers of 1024). ``"8GiB"``, ``"512 MB"``, ``"1.5g"`` and ``4096`` are sizes.
+
+``SEAMLESS_SOFT_CAP`` and ``SEAMLESS_HARD_CAP`` set the caps of the process-wide cache when
+it is made. A cap left unset keeps its default, moved to the other cap if they would cross
+(``SEAMLESS_HARD_CAP=4GiB`` alone also lowers the 5 GiB default soft cap to 4 GiB).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SOFT_CAP_ENV = "SEAMLESS_SOFT_CAP"
+HARD_CAP_ENV = "SEAMLESS_HARD_CAP"
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "k": 1024,
+    "m": 1024**2,
+    "g": 1024**3,
+    "t": 1024**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*")
+_UNIT_LIST = "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (or K, M, G, T for the binary ones)"
+
+
+def parse_size(value: Any, name: str) -> int:
+    """``value`` (bytes, or a string with a unit) as a number of bytes >= 0.
+
+    ``ValueError``/``TypeError`` name ``name`` (the knob or the variable) and the value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{name}: a size is an int of bytes or a string like '8GiB', got {value!r}")
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value)
+        unit = _UNITS.get(match.group(2).lower()) if match else None
+        if match is None or unit is None:
+            raise ValueError(
+                f"{name}: cannot read {value[:40]!r} as a size: write a number of bytes or a "
+                f"number with a unit: {_UNIT_LIST}"
+            )
+        number = float(match.group(1)) * unit
+    else:
+        number = value
+    if isinstance(number, float):
+        if not math.isfinite(number) or number != round(number) and not isinstance(value, str):
+            raise ValueError(f"{name}: a size is a whole number of bytes, got {value!r}")
+        number = round(number)
+    if number < 0:
+        raise ValueError(f"{name}: a size cannot be negative, got {value!r}")
+    return int(number)
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes in the largest binary unit that keeps it readable (``"4 GiB"``)."""
+    for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} B"
+
+
+def check_caps(soft_cap: int, hard_cap: int) -> None:
+    """``ValueError`` unless ``0 <= soft_cap <= hard_cap``."""
+    if not 0 <= soft_cap <= hard_cap:
+        raise ValueError(
+            f"the soft cap ({format_size(soft_cap)}) must not exceed the hard cap "
+            f"({format_size(hard_cap)}): need 0 <= soft_cap <= hard_cap, got {soft_cap} and "
+            f"{hard_cap}"
+        )
+
+
+def caps_from_environment(
+    soft_default: int, hard_default: int, environ: Mapping[str, str] | None = None
+) -> tuple[int, int]:
+    """The caps set by ``SEAMLESS_SOFT_CAP``/``SEAMLESS_HARD_CAP`` (the defaults for the
+    unset ones, moved to the set one if they would cross). ``ValueError`` names the
+    variable of a bad value."""
+    environ = os.environ if environ is None else environ
+    soft_text, hard_text = environ.get(SOFT_CAP_ENV, ""), environ.get(HARD_CAP_ENV, "")
+    soft = parse_size(soft_text, SOFT_CAP_ENV) if soft_text.strip() else None
+    hard = parse_size(hard_text, HARD_CAP_ENV) if hard_text.strip() else None
+    if soft is not None and hard is not None:
+        if soft > hard:
+            raise ValueError(
+                f"{SOFT_CAP_ENV}={soft_text} exceeds {HARD_CAP_ENV}={hard_text}: the soft cap "
+                f"must not exceed the hard cap"
+            )
+        return soft, hard
+    if soft is not None:
+        return soft, max(hard_default, soft)
+    if hard is not None:
+        return min(soft_default, hard), hard
+    return soft_default, hard_default
