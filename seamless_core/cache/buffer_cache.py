@@ -351,10 +351,12 @@ class BufferCache:
     ) -> None:
         """Change one or both caps at once (``None`` keeps one), validated together:
         ``ValueError`` if the soft cap would exceed the hard cap, and nothing changes."""
-        soft = self._soft_cap if soft_cap is None else parse_size(soft_cap, "soft_cap")
-        hard = self._hard_cap if hard_cap is None else parse_size(hard_cap, "hard_cap")
-        check_caps(soft, hard)
-        with self._locked():
+        new_soft = None if soft_cap is None else parse_size(soft_cap, "soft_cap")
+        new_hard = None if hard_cap is None else parse_size(hard_cap, "hard_cap")
+        with self._locked():  # the pair is checked against the caps of this moment
+            soft = self._soft_cap if new_soft is None else new_soft
+            hard = self._hard_cap if new_hard is None else new_hard
+            check_caps(soft, hard)
             self._soft_cap, self._hard_cap = soft, hard
             self._warnings = None
             if self._strong_bytes > soft:
@@ -614,7 +616,9 @@ class BufferCache:
                 logger.exception("upload hook failed for %s", checksum)
                 taken = False
             if taken is False:
-                with self._locked():
+                # The plain lock: this changes one flag, and a _Locked here would dispatch
+                # again from inside this loop.
+                with self._lock:
                     entry = self._entries.get(checksum._digest)
                     if entry is not None:
                         entry.upload = False
