@@ -19,11 +19,11 @@ callback, so dropped buffers are released only after the lock is, and the upload
 called after it too. The garbage collector can still run foreign code under the lock (a
 ``__del__`` that calls ``decref``): such re-entrant calls are queued and applied once the
 lock is released (see :mod:`.lock`); re-entrant reads look without changing anything.
-Every operation takes the lock through :meth:`BufferCache._locked`, which does the work
-that must follow the lock: it drops the buffers the operation let go of, hands queued
-buffers to the upload hook, and, when the operation left strong usage above the hard cap,
-runs eviction passes until it is back at or below it (or nothing evictable is left) before
-the operation returns.
+What an operation leaves for after the lock it hands to the lock itself (see
+:class:`~.lock.CacheLock`): the buffers it let go of are dropped once the lock is released,
+and then :meth:`BufferCache._after_lock` hands queued buffers to the upload hook and, when
+the operation left strong usage above the hard cap, runs eviction passes until it is back at
+or below it (or nothing evictable is left), before the operation returns.
 
 The eviction pass itself is in :mod:`.eviction_pass` (and its policy in :mod:`.eviction`);
 the process-wide cache in :mod:`.process`.
@@ -150,43 +150,6 @@ def _has_interest(entry: _Entry) -> bool:
     return bool(entry.refs) or entry.tempref is not None
 
 
-class _Locked:
-    """The cache's lock for one operation, and the work that must come after it.
-
-    The body hands the buffers it lets go of to :meth:`drop` (they are released only once
-    the lock is, since their last reference may fire foreign weakref callbacks). After the
-    release: the upload hook gets the queued buffers, and a strong usage left above the hard
-    cap is brought back before the operation returns (see :meth:`BufferCache._enforce_hard_cap`).
-    """
-
-    __slots__ = ("_cache", "_dropped")
-
-    def __init__(self, cache: BufferCache) -> None:
-        self._cache = cache
-        self._dropped: Any = None
-
-    def __enter__(self) -> _Locked:
-        self._cache._lock.__enter__()
-        return self
-
-    def drop(self, released: Any) -> None:
-        """Keep ``released`` (a buffer, a list of them, or ``None``) until the lock is free."""
-        if released is not None:
-            if self._dropped is None:
-                self._dropped = [released]
-            else:
-                self._dropped.append(released)
-
-    def __exit__(self, *exc_info: Any) -> None:
-        cache = self._cache
-        cache._lock.__exit__()
-        self._dropped = None  # the last references go here, outside the lock
-        if cache._to_upload:
-            cache._dispatch_uploads()
-        if cache._strong_bytes > cache._hard_cap:
-            cache._enforce_hard_cap()
-
-
 _memory_total: int | None = None
 
 
@@ -213,6 +176,19 @@ def _cap_warnings(soft_cap: int, hard_cap: int) -> list[str]:
         for name, cap in (("soft cap", soft_cap), ("hard cap", hard_cap))
         if cap > memory
     ]
+
+
+def _weak_call(method: Callable[[], Any]) -> Callable[[], None]:
+    """``method()``, holding its object only weakly (the lock must not keep the cache
+    alive: the evictor thread ends when the cache is collected)."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
+
+    return call
 
 
 def _checked_benefit(value: float) -> float:
@@ -282,7 +258,7 @@ class BufferCache:
         self._benefit_per_gb = _checked_benefit(benefit_per_gb)
         self._warnings: list[str] | None = None  # about the caps; made on first stats()
         self._clock = clock
-        self._lock = CacheLock()
+        self._lock = CacheLock(_weak_call(self._after_lock))
         self._entries: dict[bytes, _Entry] = {}
         self._strong: dict[bytes, _Entry] = {}
         self._dead: deque[tuple[bytes, weakref.ref]] = deque()
@@ -353,7 +329,7 @@ class BufferCache:
         ``ValueError`` if the soft cap would exceed the hard cap, and nothing changes."""
         new_soft = None if soft_cap is None else parse_size(soft_cap, "soft_cap")
         new_hard = None if hard_cap is None else parse_size(hard_cap, "hard_cap")
-        with self._locked():  # the pair is checked against the caps of this moment
+        with self._lock:  # the pair is checked against the caps of this moment
             soft = self._soft_cap if new_soft is None else new_soft
             hard = self._hard_cap if new_hard is None else new_hard
             check_caps(soft, hard)
@@ -361,6 +337,8 @@ class BufferCache:
             self._warnings = None
             if self._strong_bytes > soft:
                 self._over_soft_cap()
+                if self._strong_bytes > hard:
+                    self._lock.follow_up = True  # lowered below the usage: evict now
 
     @property
     def benefit_per_gb(self) -> float:
@@ -461,9 +439,14 @@ class BufferCache:
 
     # -- housekeeping ----------------------------------------------------------------------
 
-    def _locked(self) -> _Locked:
-        """The lock, for an operation that may change entries (see :class:`_Locked`)."""
-        return _Locked(self)
+    def _after_lock(self) -> None:
+        """What an operation left for after the lock (``CacheLock.follow_up``): hand the
+        queued buffers to the upload hook, and bring a strong usage above the hard cap back
+        at or below it before the operation returns."""
+        if self._to_upload:
+            self._dispatch_uploads()
+        if self._strong_bytes > self._hard_cap:
+            self._enforce_hard_cap()
 
     def _housekeep_if_due(self) -> None:
         """:meth:`_housekeep`, when a buffer died or a tempref deadline passed (cheap test)."""
@@ -475,8 +458,8 @@ class BufferCache:
         released after the lock."""
         if self._lock.held_here():
             return  # re-entered from a __del__: the outer operation's thread holds the lock
-        with self._locked() as held:
-            held.drop(self._maintain())
+        with self._lock:
+            self._lock.release_later(self._maintain())
 
     def _maintain(self) -> list | None:
         # Under the lock. Returns the buffers that lost their strong reference.
@@ -588,6 +571,8 @@ class BufferCache:
         usage = self._strong_bytes = self._strong_bytes + size
         if usage > self._soft_cap:
             self._over_soft_cap()
+            if usage > self._hard_cap:
+                self._lock.follow_up = True  # evict before the operation returns
 
     def _want_upload(self, entry: _Entry) -> None:
         # Under the lock, for an entry with a non-scratch ref and its buffer held.
@@ -596,7 +581,8 @@ class BufferCache:
             if gate is not None and not gate():
                 return
             entry.upload = True
-            self._to_upload.append((entry.checksum, entry.buffer))  # handed over by _Locked
+            self._to_upload.append((entry.checksum, entry.buffer))
+            self._lock.follow_up = True  # handed to the hook after the lock
 
     def _dispatch_uploads(self) -> None:
         # After the lock: hand the queued buffers to the upload hook. A hook that returns
@@ -616,8 +602,7 @@ class BufferCache:
                 logger.exception("upload hook failed for %s", checksum)
                 taken = False
             if taken is False:
-                # The plain lock: this changes one flag, and a _Locked here would dispatch
-                # again from inside this loop.
+                # Sets no follow-up: this release does not dispatch again from inside the loop.
                 with self._lock:
                     entry = self._entries.get(checksum._digest)
                     if entry is not None:
@@ -631,7 +616,7 @@ class BufferCache:
             return
         if not store.writable or self._upload_hook is None:
             return
-        with self._locked():
+        with self._lock:
             for entry in self._strong.values():
                 if not entry.scratch and not entry.upload:
                     self._want_upload(entry)
@@ -694,7 +679,7 @@ class BufferCache:
             self._lock.defer(self.register, buffer)
             return
         self._housekeep_if_due()
-        with self._locked():
+        with self._lock:
             entry = self._entries.get(checksum._digest)
             if entry is not None:
                 self._attach(entry, buffer)
@@ -716,7 +701,7 @@ class BufferCache:
         if self._lock.held_here():
             return self._peek(checksum)
         self._housekeep_if_due()
-        with self._locked():
+        with self._lock:
             entry = self._entries.get(checksum._digest)
             if entry is not None:
                 buffer = entry.buffer
@@ -775,7 +760,7 @@ class BufferCache:
             self._lock.defer(partial(self.incref, scratch=scratch), checksum)
             return
         self._housekeep_if_due()
-        with self._locked():
+        with self._lock:
             self._add_ref(self._entry_for(checksum), scratch)
 
     def incref_buffer(self, buffer: Buffer, *, scratch: bool = False) -> None:
@@ -785,7 +770,7 @@ class BufferCache:
             self._lock.defer(partial(self.incref_buffer, scratch=scratch), buffer)
             return
         self._housekeep_if_due()
-        with self._locked():
+        with self._lock:
             entry = self._entry_for(checksum)
             self._add_ref(entry, scratch)
             self._attach(entry, buffer)
@@ -809,14 +794,14 @@ class BufferCache:
             self._lock.defer(self.decref, checksum)  # an unmatched one is logged then
             return
         self._housekeep_if_due()
-        with self._locked() as held:
+        with self._lock:
             entry = self._entries.get(checksum._digest)
             if entry is None or not entry.refs:
                 logger.warning("decref of %s without a matching incref", checksum.hex())
                 return
             entry.refs -= 1
             if not entry.refs and entry.tempref is None:
-                held.drop(self._lose_interest(entry))
+                self._lock.release_later(self._lose_interest(entry))
 
     # -- temprefs --------------------------------------------------------------------------
 
@@ -877,7 +862,7 @@ class BufferCache:
             return handle
         if self._dead or self._expiry.due(now):
             self._housekeep()
-        with self._locked():
+        with self._lock:
             entry = self._entries.get(checksum._digest)
             tempref = entry.tempref if entry is not None else None
             if entry is not None and tempref is not None:
@@ -1068,8 +1053,8 @@ class BufferCache:
 
     def _pass(self, everything: bool) -> tuple[EvictionResult, int]:
         self._housekeep()
-        with self._locked() as held:
-            held.drop(self._maintain())
+        with self._lock:
+            self._lock.release_later(self._maintain())
             usage = self._strong_bytes
             if usage <= self._soft_cap and not everything:
                 return EvictionResult(0, 0, 0, usage, usage), 0
@@ -1088,13 +1073,13 @@ class BufferCache:
 
     def _commit(self, victims: Victims, spilled: int, failures: int, everything: bool) -> tuple:
         floor = -1 if everything else self._soft_cap
-        with self._locked() as held:
+        with self._lock:
             self._spilled_bytes += spilled
             self._spill_failures += failures
             evicted, freed, dropped = eviction_pass.commit(
                 victims, lambda: self._strong_bytes <= floor, self._demote
             )
-            held.drop(dropped)
+            self._lock.release_later(dropped)
             self._evictions += evicted
             self._evicted_bytes += freed
         return evicted, freed
@@ -1197,7 +1182,7 @@ class BufferCache:
         that one (also when nothing references it: then it is only forgotten). Never
         touches entries with normal refs or a non-scratch reference. Returns how many
         entries were forgotten."""
-        with self._locked() as held:
+        with self._lock:
             if checksum is not None:
                 entry = self._entries.get(Checksum(checksum)._digest)
                 candidates = [] if entry is None else [entry]
@@ -1209,7 +1194,7 @@ class BufferCache:
                     continue
                 if entry.tempref is None and checksum is None:
                     continue
-                held.drop(self._forget(entry))
+                self._lock.release_later(self._forget(entry))
                 purged += 1
         return purged
 
