@@ -296,3 +296,31 @@ def test_importing_and_using_the_cache_loads_no_numpy(fresh_python):
         "assert 'numpy' in sys.modules  # the eviction pass needs it, and loads it\n"
     )
     fresh_python(code)
+
+
+def test_tempref_defaults_are_the_named_constants():
+    import inspect
+
+    from seamless_core.cache import (
+        DEFAULT_FADE_FACTOR,
+        DEFAULT_FADE_INTERVAL,
+        DEFAULT_TEMPREF_INTEREST,
+    )
+
+    expected = {
+        "interest": DEFAULT_TEMPREF_INTEREST,
+        "fade_factor": DEFAULT_FADE_FACTOR,
+        "fade_interval": DEFAULT_FADE_INTERVAL,
+    }
+    for function in (Buffer.tempref, Checksum.tempref, BufferCache.tempref):
+        parameters = inspect.signature(function).parameters
+        assert {name: parameters[name].default for name in expected} == expected, function
+
+
+def test_a_worker_cache_clears_nothing():
+    from seamless_core.cache import WorkerBufferCache
+
+    worker = WorkerBufferCache()
+    assert worker.clear().evicted == 0
+    assert not worker.is_referenced(Checksum.of(b"x"))
+    assert worker.keep_score(Checksum.of(b"x")) == 0.0
