@@ -62,7 +62,7 @@ from .interest import (
     decayed,
 )
 from .lock import CacheLock
-from .settings import check_caps, format_size, parse_size
+from .settings import cap_warnings, check_caps, parse_size
 from .spill import FROM_ENVIRONMENT, SpillSetting
 
 if TYPE_CHECKING:
@@ -148,34 +148,6 @@ def _matching_buffer(checksum: Any, buffer: Any) -> Any:
 
 def _has_interest(entry: _Entry) -> bool:
     return bool(entry.refs) or entry.tempref is not None
-
-
-_memory_total: int | None = None
-
-
-def _machine_memory() -> int | None:
-    """The machine's physical memory in bytes (read once), or ``None`` if unknown."""
-    global _memory_total
-    if _memory_total is None:
-        try:
-            import psutil  # type: ignore[import-untyped,unused-ignore]
-
-            _memory_total = int(psutil.virtual_memory().total)
-        except Exception:  # no psutil, or a platform it cannot read
-            _memory_total = 0
-    return _memory_total or None
-
-
-def _cap_warnings(soft_cap: int, hard_cap: int) -> list[str]:
-    memory = _machine_memory()
-    if memory is None:
-        return []
-    return [
-        f"the {name} ({format_size(cap)}) is larger than this machine's memory: the system "
-        f"swaps or stops the process before the cache evicts down to it"
-        for name, cap in (("soft cap", soft_cap), ("hard cap", hard_cap))
-        if cap > memory
-    ]
 
 
 def _weak_call(method: Callable[[], Any]) -> Callable[[], None]:
@@ -912,7 +884,7 @@ class BufferCache:
         """
         warnings = self._warnings
         if warnings is None:
-            warnings = self._warnings = _cap_warnings(self._soft_cap, self._hard_cap)
+            warnings = self._warnings = cap_warnings(self._soft_cap, self._hard_cap)
         with self._observing():
             return {
                 "strong_bytes": self._strong_bytes,

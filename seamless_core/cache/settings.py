@@ -8,6 +8,8 @@ case-insensitive, with or without a space: ``B``; ``KB``, ``MB``, ``GB``, ``TB``
 ``SEAMLESS_SOFT_CAP`` and ``SEAMLESS_HARD_CAP`` set the caps of the process-wide cache when
 it is made. A cap left unset keeps its default, moved to the other cap if they would cross
 (``SEAMLESS_HARD_CAP=4GiB`` alone also lowers the 5 GiB default soft cap to 4 GiB).
+
+:func:`cap_warnings` says which caps exceed the machine's memory (``stats()["warnings"]``).
 """
 
 from __future__ import annotations
@@ -107,3 +109,32 @@ def caps_from_environment(
     if hard is not None:
         return min(soft_default, hard), hard
     return soft_default, hard_default
+
+
+_memory_total: int | None = None
+
+
+def _machine_memory() -> int | None:
+    """The machine's physical memory in bytes (read once), or ``None`` if unknown."""
+    global _memory_total
+    if _memory_total is None:
+        try:
+            import psutil  # type: ignore[import-untyped,unused-ignore]
+
+            _memory_total = int(psutil.virtual_memory().total)
+        except Exception:  # no psutil, or a platform it cannot read
+            _memory_total = 0
+    return _memory_total or None
+
+
+def cap_warnings(soft_cap: int, hard_cap: int) -> list[str]:
+    """Sentences for ``stats()["warnings"]``: each cap larger than the machine's memory."""
+    memory = _machine_memory()
+    if memory is None:
+        return []
+    return [
+        f"the {name} ({format_size(cap)}) is larger than this machine's memory: the system "
+        f"swaps or stops the process before the cache evicts down to it"
+        for name, cap in (("soft cap", soft_cap), ("hard cap", hard_cap))
+        if cap > memory
+    ]
