@@ -128,8 +128,11 @@ def _size_of(buffer: Any) -> int:
 def _checksum_of(buffer: Any) -> Checksum:
     # Buffer.get_checksum() registers the buffer in the cache: the cache itself only
     # computes. Other objects must carry a ``checksum`` attribute.
-    compute = getattr(buffer, "compute_checksum", None)
-    return compute() if compute is not None else buffer.checksum
+    try:
+        compute = buffer.compute_checksum
+    except AttributeError:
+        return buffer.checksum
+    return compute()
 
 
 def _matching_buffer(checksum: Any, buffer: Any) -> Any:

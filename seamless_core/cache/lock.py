@@ -55,6 +55,12 @@ class CacheLock:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        if self._released is None and not self.follow_up:  # the common case, kept short
+            self.owner = None
+            self._lock.release()
+            if self._after:
+                self.run_deferred()
+            return
         # Taken while still holding the lock: after the release they belong to the next
         # holder.
         released, self._released = self._released, None
