@@ -116,12 +116,16 @@ def _given(value: int | None, current: int) -> int:
     return current if value is None else value
 
 
-def register(ipython: Any) -> SeamlessCache:
+def register(ipython: Any) -> SeamlessCache | None:
     """Make ``%config SeamlessCache`` reach the process-wide cache in ``ipython``, applying
-    what the shell's configuration (``ipython_config.py``) says. Once per shell."""
-    for configurable in ipython.configurables:
+    what the shell's configuration (``ipython_config.py``) says. Once per shell; ``None``
+    for a shell without configurables (no ``%config`` there)."""
+    configurables = getattr(ipython, "configurables", None)
+    if configurables is None:
+        return None
+    for configurable in configurables:
         if isinstance(configurable, SeamlessCache):
             return configurable
     configurable = SeamlessCache(parent=ipython)
-    ipython.configurables.append(configurable)
+    configurables.append(configurable)
     return configurable
