@@ -71,7 +71,7 @@ def new_cache(**kwargs):
 
 def op_round():
     buffers = [Buffer(b"op %d %d" % (i, time.perf_counter_ns())) for i in range(OPS)]
-    checksums = [b._computed_checksum() for b in buffers]
+    checksums = [b.compute_checksum() for b in buffers]
     cache = new_cache()
     result = {}
     result["register"] = timed(cache.register, buffers)
@@ -89,7 +89,7 @@ def op_round():
 
 def eviction_round():
     buffers = [Buffer(b"%0100d" % i) for i in range(ENTRIES)]
-    checksums = [b._computed_checksum() for b in buffers]
+    checksums = [b.compute_checksum() for b in buffers]
     cache = new_cache(soft_cap=50 * ENTRIES, hard_cap=10**12)
     for cs in checksums:
         cache.costs.set_download_profile(cs, "read_buffer")

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 
 def _reset_process_state(previous_stores: list | None) -> None:
     """Give the next test a fresh process-wide buffer cache and the store list it had."""
-    cache_module = sys.modules.get("seamless_core.cache.cache")
+    cache_module = sys.modules.get("seamless_core.cache.process")
     if cache_module is not None:
         cache = cache_module.set_buffer_cache(None)
         if cache is not None:

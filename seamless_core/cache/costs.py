@@ -30,12 +30,12 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from .._units import GIB
 from ..checksum import Checksum
 
 if TYPE_CHECKING:
     import numpy as np
 
-GIB = 1024**3
 CPU_SECOND_COST = 0.1
 
 # profile name -> (units per GiB, minimum units), cheapest first: every profile costs at
@@ -48,7 +48,8 @@ DOWNLOAD_PROFILES: dict[str, tuple[float, float]] = {
 _RANK = {name: rank for rank, name in enumerate(DOWNLOAD_PROFILES)}
 _NAMES = list(DOWNLOAD_PROFILES)
 # Indexed by rank, plus one last entry for "no download": 0 per GiB (not inf, which
-# would make 0 bytes cost NaN) with an infinite minimum.
+# would make 0 bytes cost NaN) with an infinite minimum. Lists: NumPy is imported only by
+# the eviction pass (cost_array).
 _PER_GIB = [p[0] for p in DOWNLOAD_PROFILES.values()] + [0.0]
 _MINIMUM = [p[1] for p in DOWNLOAD_PROFILES.values()] + [math.inf]
 _NO_WAY = len(DOWNLOAD_PROFILES)
@@ -224,12 +225,6 @@ class CostModel:
         rank = self._profiles.get(digest_of(checksum))
         return None if rank is None else _NAMES[rank]
 
-    def recoverable(self, checksum: Checksum | str | bytes) -> bool:
-        """Whether a store holds the buffer or a transformation can recompute it, so that
-        evicting it needs no spill."""
-        key = digest_of(checksum)
-        return key in self._profiles or key in self._cpu_seconds
-
     def cost(self, checksum: Checksum | str | bytes, size: int | None) -> float:
         """Units to bring back the buffer of ``size`` bytes (``inf`` when there is no way,
         or when the way back is a download and the size is unknown)."""
@@ -250,9 +245,9 @@ class CostModel:
 
     def cost_array(self, keys: Sequence[bytes], sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`cost` of many buffers at once, by digest, for eviction passes. Returns the
-        costs and whether each buffer is :meth:`recoverable`. Same values as :meth:`cost`,
-        to the last bit."""
-        import numpy as np  # here: only eviction passes need NumPy
+        costs and whether each buffer is recoverable without a spill (a store holds it or a
+        transformation can recompute it). Same values as :meth:`cost`, to the last bit."""
+        import numpy as np
 
         profiles, manual, cpu = self._profiles, self._manual, self._cpu_seconds
         missing = _NO_WAY + 1

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-GIB = 1024**3
+from .._units import GIB
 
 
 def benefit(usage: int, freed: int, soft_cap: int, hard_cap: int, benefit_per_gb: float) -> float:

@@ -4,7 +4,8 @@ The thread runs a pass whenever it is woken (the cache wakes it when usage first
 the soft cap, and at once whenever an operation pushes usage above the hard cap), and every
 ``eviction_interval`` seconds while usage stays above the soft cap. It holds its cache only
 weakly between passes, ends when the cache is closed or collected, and every running
-evictor is stopped at interpreter exit, after the pass in progress.
+evictor is stopped at interpreter exit, after the pass in progress. It sees its cache only
+through :class:`EvictorHost`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import atexit
 import logging
 import threading
 import weakref
-from typing import Any
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,24 @@ logger = logging.getLogger(__name__)
 _MAX_BACKOFF = 16
 
 
-def start_evictor(cache: Any, wake: threading.Event) -> threading.Thread:
+class EvictorHost(Protocol):
+    """What the evictor thread needs of its cache."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the evictor should stop."""
+
+    def evictor_pass(self) -> bool | None:
+        """A pass if one is due: whether it evicted anything (``None``: none was due)."""
+
+    def evictor_idle(self) -> float | None:
+        """Before waiting: seconds until the next pass, or ``None`` to wait for a wake-up."""
+
+    def close(self, timeout: float | None = ...) -> None:
+        """Stop the evictor (at interpreter exit)."""
+
+
+def start_evictor(cache: EvictorHost, wake: threading.Event) -> threading.Thread:
     """Start the evictor thread of ``cache``, woken by ``wake``."""
     thread = threading.Thread(
         target=_evictor_loop,
@@ -43,21 +61,17 @@ def _evictor_loop(cache_ref: weakref.ref, wake: threading.Event) -> None:
     backoff = 1
     while True:
         cache = cache_ref()
-        if cache is None or cache._closed:
+        if cache is None or cache.closed:
             return
         try:
-            if cache._strong_bytes > cache._soft_cap:
-                evicted = cache.run_eviction_once().evicted
+            evicted = cache.evictor_pass()
+            if evicted is not None:
                 backoff = 1 if evicted else min(2 * backoff, _MAX_BACKOFF)
         except Exception:  # keep evicting in later passes, whatever this one ran into
             logger.exception("buffer cache eviction pass failed")
-        # Say "idle" before the last look at usage: an operation that pushes usage over the
-        # soft cap after that look then sees "idle" and wakes us.
-        cache._polling = False
-        polling = cache._polling = cache._strong_bytes > cache._soft_cap
-        interval = cache._interval * backoff
+        interval = cache.evictor_idle()
         del cache
-        wake.wait(interval if polling else None)
+        wake.wait(None if interval is None else interval * backoff)
         wake.clear()
 
 

@@ -42,6 +42,7 @@ class SpillSetting:
 
     def __init__(self, spill_folder: Any = FROM_ENVIRONMENT) -> None:
         self.folder: BufferFolder | None = None
+        self.path: str | None
         self.shared = False
         if spill_folder is FROM_ENVIRONMENT:
             value = os.environ.get(SPILL_FOLDER_ENV)

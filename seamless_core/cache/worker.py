@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..checksum import Checksum
+from .eviction_pass import EvictionResult
 
 
 class _NoCosts:
@@ -61,6 +62,15 @@ class WorkerBufferCache:
 
     def purge_scratch(self, checksum: Checksum | str | bytes | None = None) -> int:
         return 0
+
+    def clear(self) -> EvictionResult:
+        return EvictionResult(0, 0, 0, 0, 0)
+
+    def is_referenced(self, checksum: Checksum | str | bytes) -> bool:
+        return False
+
+    def keep_score(self, checksum: Checksum | str | bytes) -> float:
+        return 0.0
 
     @property
     def spill_folder(self) -> None:

@@ -49,10 +49,9 @@ _DEFAULT_SPILL = "default"
 
 def _client_spill_setting() -> str | None:
     """This process's spill setting: ``None`` (off), ``"default"`` or a folder path."""
-    import sys
+    from ..cache.process import current_buffer_cache
 
-    cache_module = sys.modules.get("seamless_core.cache.cache")
-    cache = getattr(cache_module, "_global_cache", None)
+    cache = current_buffer_cache()
     if cache is not None:
         path = cache.spill_path
     else:
@@ -137,16 +136,15 @@ class StoresPlugin(WorkerPlugin):
             self._added.append(store)
 
     def _apply_spill(self) -> None:
-        import sys
-
         if self.spill is None:
             os.environ[SPILL_FOLDER_ENV] = "off"
         elif self.spill == _DEFAULT_SPILL:
             os.environ.pop(SPILL_FOLDER_ENV, None)
         else:
             os.environ[SPILL_FOLDER_ENV] = self.spill
-        cache_module = sys.modules.get("seamless_core.cache.cache")
-        cache = getattr(cache_module, "_global_cache", None)
+        from ..cache.process import current_buffer_cache
+
+        cache = current_buffer_cache()
         wanted = None if self.spill is None else self.spill
         current = None if cache is None else cache.spill_path
         if cache is not None and wanted != _DEFAULT_SPILL and current != wanted:

@@ -14,10 +14,13 @@ from typing import Any
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the ``%checksum`` and ``%%buffer`` magics with ``ipython``."""
+    """Register the ``%checksum`` and ``%%buffer`` magics with ``ipython``, and the cache's
+    knobs as ``%config SeamlessCache`` (:mod:`seamless_core.jupyter.config`)."""
+    from .config import register
     from .magics import load_ipython_extension as load
 
     load(ipython)
+    register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

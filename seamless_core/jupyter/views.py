@@ -64,13 +64,13 @@ def _bar(fraction: float, label: str, css_class: str = "") -> str:
 
 
 def _loaded_cache() -> Any:
-    """The process-wide buffer cache if the cache module is loaded, else ``None``: a view
+    """The process-wide buffer cache if one was made, else ``None``: a view
     must not load NumPy and the cache just to report that nothing is cached."""
-    if "seamless_core.cache.cache" not in sys.modules:
+    if "seamless_core.cache.process" not in sys.modules:
         return None
-    from ..cache import get_buffer_cache
+    from ..cache.process import current_buffer_cache
 
-    return get_buffer_cache()
+    return current_buffer_cache()
 
 
 def _state_name(entry: Mapping[str, Any]) -> str | None:

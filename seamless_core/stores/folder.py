@@ -21,7 +21,7 @@ from .._compression import (
     read_decompressed,
     read_limited,
 )
-from .._units import GIB
+from .._units import GIB, parse_size
 from ..checksum import Checksum, sha256_digest
 from .base import BufferStore, CorruptBufferError
 from .base import as_checksum as _as_checksum
@@ -64,34 +64,6 @@ def _read_plain(path: str) -> bytes:
     # growing cannot fill memory.
     with open_regular(path) as f:
         return read_limited(f, os.fstat(f.fileno()).st_size, path)
-
-
-_UNITS = {"": 1, "b": 1}
-for _i, _letter in enumerate("kmgtp", start=1):
-    _UNITS[_letter] = _UNITS[_letter + "ib"] = _UNITS[_letter + "i"] = 1024**_i
-    _UNITS[_letter + "b"] = 1000**_i
-
-
-def parse_size(value: str | int, what: str = "size") -> int:
-    """A size in bytes from ``value``: an int, or a string such as ``"1024"``, ``"10GiB"``,
-    ``"1.5 GB"``, ``"500M"``. Units: ``KB``, ``MB``, ``GB``, ``TB``, ``PB`` are powers of
-    1000; ``KiB`` ... ``PiB`` and the bare letters ``K`` ... ``P`` are powers of 1024.
-    ``ValueError`` (naming ``what``) for anything else or a negative size."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"{what} must be an int or a string, not {type(value).__name__}")
-    if isinstance(value, int):
-        number: float = value
-    else:
-        text = value.strip().lower().replace(" ", "").replace("_", "")
-        digits = text.rstrip("kmgtpib")
-        unit = text[len(digits) :]
-        try:
-            number = float(digits) * _UNITS[unit]
-        except (KeyError, ValueError):
-            raise ValueError(f"{what}: {value[:40]!r} is not a size such as 10GiB") from None
-    if not 0 <= number < float("inf"):  # also refuses NaN
-        raise ValueError(f"{what} must be >= 0, not {value!r}")
-    return int(number)
 
 
 class RetentionAdvisor(Protocol):
@@ -162,6 +134,8 @@ class BufferFolder(BufferStore):
             decompress to.
         size_limit: the most bytes the buffers may take (an int or a string such as
             ``"10GiB"``, see :func:`parse_size`); ``None``: no limit. Writable folders only.
+        upload_target: whether buffers may be uploaded here (False for the cache's spill
+            folder, which holds what nothing else does).
     """
 
     verifies = True

@@ -231,14 +231,14 @@ def test_concurrent_ref_during_a_pass_cancels_that_eviction(tmp_path, clock, mon
     cache = small_cache(tmp_path, clock, soft_cap=0, hard_cap=10)
     buffer = Buffer(b"z" * 100)
     buffer.incref()
-    real_spill = cache._spill_victims
+    real_spill = cache._spill_into
 
-    def spill_then_incref(victims, recoverable):
-        spilled = real_spill(victims, recoverable)
-        cache.incref(buffer.checksum)  # arrives between decision and commit
-        return spilled
+    def spill_then_incref(checksum, buffer):
+        folder = real_spill(checksum, buffer)
+        cache.incref(checksum)  # arrives between decision and commit
+        return folder
 
-    monkeypatch.setattr(cache, "_spill_victims", spill_then_incref)
+    monkeypatch.setattr(cache, "_spill_into", spill_then_incref)
     assert cache.run_eviction_once().evicted == 0
     monkeypatch.undo()
     assert cache.run_eviction_once().evicted == 1

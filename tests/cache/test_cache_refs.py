@@ -107,7 +107,7 @@ def test_buffer_incref_decref(cache):
 def test_decref_without_incref_logs_and_changes_nothing(cache, caplog):
     # 0.1.4 lets such a decref pass; we log it, and it must not eat a later incref.
     buffer, checksum = make(b"x")
-    with caplog.at_level("WARNING", logger="seamless_core.cache.cache"):
+    with caplog.at_level("WARNING", logger="seamless_core.cache.buffer_cache"):
         cache.decref(checksum)
     assert "without a matching incref" in caplog.text
     cache.incref(checksum)

@@ -192,7 +192,7 @@ report(
 READER = """
 import seamless_remote.buffer_remote as buffer_remote
 from seamless_core.stores import HashServer
-from seamless_core.cache.cache import set_buffer_cache
+from seamless_core.cache import set_buffer_cache
 def forget():  # a fresh, empty buffer cache: the next resolution must use the store again
     previous = set_buffer_cache(None)
     if previous is not None:

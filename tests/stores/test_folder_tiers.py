@@ -87,8 +87,8 @@ def test_parse_size_refuses_non_sizes(text):
 
 
 def test_parse_size_refuses_other_types():
-    with pytest.raises(TypeError):
-        parse_size(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        parse_size(1.5)  # not a whole number of bytes
     with pytest.raises(TypeError):
         parse_size(True)  # type: ignore[arg-type]
 

@@ -19,6 +19,14 @@ callback, so dropped buffers are released only after the lock is, and the upload
 called after it too. The garbage collector can still run foreign code under the lock (a
 ``__del__`` that calls ``decref``): such re-entrant calls are queued and applied once the
 lock is released (see :mod:`.lock`); re-entrant reads look without changing anything.
+What an operation leaves for after the lock it hands to the lock itself (see
+:class:`~.lock.CacheLock`): the buffers it let go of are dropped once the lock is released,
+and then :meth:`BufferCache._after_lock` hands queued buffers to the upload hook and, when
+the operation left strong usage above the hard cap, runs eviction passes until it is back at
+or below it (or nothing evictable is left), before the operation returns.
+
+The eviction pass itself is in :mod:`.eviction_pass` (and its policy in :mod:`.eviction`);
+the process-wide cache in :mod:`.process`.
 
 Internal tables are keyed by the raw 32-byte digest: hashing bytes is a C call, while a
 ``Checksum``'s ``__hash__`` is a Python one, and these lookups are the hot path.
@@ -35,41 +43,41 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..checksum import Checksum
-from ..stores import add_change_listener, add_store_listener
-from ..stores.base import BufferStore
 from ..stores.folder import BufferFolder
-from ..stores.upload import request_upload, set_rescue
-from .costs import CostModel
-from .eviction import victim_indices
+from ..stores.upload import request_upload
+from . import eviction_pass
+from .costs import GIB, CostModel
+from .eviction_pass import EvictionResult, Policy, Victims
 from .evictor import start_evictor
-from .interest import ExpiryQueue, TempRef, deadline_hint, decayed
+from .interest import (
+    DEFAULT_FADE_FACTOR,
+    DEFAULT_FADE_INTERVAL,
+    DEFAULT_TEMPREF_INTEREST,
+    ExpiryQueue,
+    TempRef,
+    deadline_hint,
+    decayed,
+)
 from .lock import CacheLock
+from .settings import cap_warnings, check_caps, parse_size
 from .spill import FROM_ENVIRONMENT, SpillSetting
 
 if TYPE_CHECKING:
     from ..buffer import Buffer
+    from ..stores.base import BufferStore
 
 logger = logging.getLogger(__name__)
 
-GIB = 1024**3
 DEFAULT_SOFT_CAP = 5 * GIB
 DEFAULT_HARD_CAP = 50 * GIB
 DEFAULT_BENEFIT_PER_GB = 2.0
 DEFAULT_EVICTION_INTERVAL = 0.5
-
-
-class EvictionResult(NamedTuple):
-    """What one eviction pass did."""
-
-    evicted: int
-    evicted_bytes: int
-    spilled_bytes: int
-    usage_before: int
-    usage_after: int
+# Hard-cap passes an operation runs before it gives up and returns (each pass evicts all
+# it can; another one is needed only when entries changed while it was planned).
+_HARD_CAP_PASSES = 8
 
 
 class _Entry:
@@ -120,11 +128,11 @@ def _size_of(buffer: Any) -> int:
 def _checksum_of(buffer: Any) -> Checksum:
     # Buffer.get_checksum() registers the buffer in the cache: the cache itself only
     # computes. Other objects must carry a ``checksum`` attribute.
-    checksum = getattr(buffer, "_checksum", None)
-    if checksum is None:
-        compute = getattr(buffer, "compute_checksum", None)
-        checksum = compute() if compute is not None else buffer.checksum
-    return checksum
+    try:
+        compute = buffer.compute_checksum
+    except AttributeError:
+        return buffer.checksum
+    return compute()
 
 
 def _matching_buffer(checksum: Any, buffer: Any) -> Any:
@@ -141,21 +149,46 @@ def _matching_buffer(checksum: Any, buffer: Any) -> Any:
     return buffer
 
 
-_STAMP, _BUFFER, _SIZE, _REFS, _TEMPREF, _KEY = (
-    attrgetter(name) for name in ("stamp", "buffer", "size", "refs", "tempref", "key")
-)
-
-
 def _has_interest(entry: _Entry) -> bool:
     return bool(entry.refs) or entry.tempref is not None
+
+
+def _weak_call(method: Callable[[], Any]) -> Callable[[], None]:
+    """``method()``, holding its object only weakly (the lock must not keep the cache
+    alive: the evictor thread ends when the cache is collected)."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
+
+    return call
+
+
+def _checked_benefit(value: float) -> float:
+    value = float(value)
+    if not value >= 0:
+        raise ValueError(f"benefit_per_gb must be >= 0, got {value!r}")
+    return value
+
+
+def _checked_interval(value: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"eviction_interval must be a positive number of seconds, got {value!r}")
+    return value
 
 
 class BufferCache:
     """Process-wide memory of buffers: weak for all, strong for those with interest.
 
     Args:
-        soft_cap: bytes of strong buffers at or below which nothing is evicted.
-        hard_cap: bytes of strong buffers above which eviction is mandatory.
+        soft_cap: bytes of strong buffers at or below which nothing is evicted (an int,
+            or a string with a unit such as ``"8GiB"``: see :mod:`.settings`).
+        hard_cap: bytes of strong buffers above which eviction is mandatory: with
+            ``background``, an operation that pushes usage above it returns only after
+            eviction brought it back at or below it (or nothing evictable is left).
         benefit_per_gb: units gained per GiB freed between the caps; a buffer is evicted
             there when its loss (cost x interest) is lower than that gain.
         spill_folder: where buffers that nothing else could bring back are written before
@@ -177,30 +210,30 @@ class BufferCache:
             nothing.
 
     ``costs`` is the :class:`~seamless_core.cache.costs.CostModel` where the ways to get
-    buffers back are declared.
+    buffers back are declared. ``soft_cap``, ``hard_cap``, ``benefit_per_gb``,
+    ``eviction_interval`` and ``spill_folder`` can be changed at run time (validated).
     """
 
     def __init__(
         self,
-        soft_cap: int = DEFAULT_SOFT_CAP,
-        hard_cap: int = DEFAULT_HARD_CAP,
+        soft_cap: int | str = DEFAULT_SOFT_CAP,
+        hard_cap: int | str = DEFAULT_HARD_CAP,
         benefit_per_gb: float = DEFAULT_BENEFIT_PER_GB,
         *,
         spill_folder: Any = FROM_ENVIRONMENT,
         clock: Callable[[], float] = time.monotonic,
         eviction_interval: float = DEFAULT_EVICTION_INTERVAL,
         background: bool = True,
-        upload_hook: Callable[[Checksum, Any], None] | None = request_upload,
+        upload_hook: Callable[[Checksum, Any], bool | None] | None = request_upload,
     ) -> None:
-        if not 0 <= soft_cap <= hard_cap:
-            raise ValueError(f"need 0 <= soft_cap <= hard_cap, got {soft_cap} and {hard_cap}")
-        if not benefit_per_gb >= 0:
-            raise ValueError(f"benefit_per_gb must be >= 0, got {benefit_per_gb!r}")
-        self._soft_cap = int(soft_cap)
-        self._hard_cap = int(hard_cap)
-        self._benefit_per_gb = float(benefit_per_gb)
+        soft_cap, hard_cap = parse_size(soft_cap, "soft_cap"), parse_size(hard_cap, "hard_cap")
+        check_caps(soft_cap, hard_cap)
+        self._soft_cap = soft_cap
+        self._hard_cap = hard_cap
+        self._benefit_per_gb = _checked_benefit(benefit_per_gb)
+        self._warnings: list[str] | None = None  # about the caps; made on first stats()
         self._clock = clock
-        self._lock = CacheLock()
+        self._lock = CacheLock(_weak_call(self._after_lock))
         self._entries: dict[bytes, _Entry] = {}
         self._strong: dict[bytes, _Entry] = {}
         self._dead: deque[tuple[bytes, weakref.ref]] = deque()
@@ -212,7 +245,8 @@ class BufferCache:
         self.costs = CostModel("read_buffer" if self._spill.path else None)
         # Re-entrant: a pass can be asked for from a __del__ that runs during one.
         self._pass_lock = threading.RLock()
-        self._interval = float(eviction_interval)
+        self._pass_thread: int | None = None  # the thread running a pass, if any
+        self._interval = _checked_interval(eviction_interval)
         self._background = background
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -244,18 +278,70 @@ class BufferCache:
 
     @property
     def soft_cap(self) -> int:
-        """Bytes of strong buffers at or below which nothing is evicted."""
+        """Bytes of strong buffers at or below which nothing is evicted. Settable: an int
+        or a string with a unit (``"8GiB"``), at most :attr:`hard_cap`."""
         return self._soft_cap
+
+    @soft_cap.setter
+    def soft_cap(self, value: int | str) -> None:
+        self.set_caps(soft_cap=value)
 
     @property
     def hard_cap(self) -> int:
-        """Bytes of strong buffers above which eviction is mandatory."""
+        """Bytes of strong buffers above which eviction is mandatory. Settable like
+        :attr:`soft_cap`, at least :attr:`soft_cap`; lowering it below the usage evicts
+        before the assignment returns."""
         return self._hard_cap
+
+    @hard_cap.setter
+    def hard_cap(self, value: int | str) -> None:
+        self.set_caps(hard_cap=value)
+
+    def set_caps(
+        self, soft_cap: int | str | None = None, hard_cap: int | str | None = None
+    ) -> None:
+        """Change one or both caps at once (``None`` keeps one), validated together:
+        ``ValueError`` if the soft cap would exceed the hard cap, and nothing changes."""
+        new_soft = None if soft_cap is None else parse_size(soft_cap, "soft_cap")
+        new_hard = None if hard_cap is None else parse_size(hard_cap, "hard_cap")
+        with self._lock:  # the pair is checked against the caps of this moment
+            soft = self._soft_cap if new_soft is None else new_soft
+            hard = self._hard_cap if new_hard is None else new_hard
+            check_caps(soft, hard)
+            self._soft_cap, self._hard_cap = soft, hard
+            self._warnings = None
+            if self._strong_bytes > soft:
+                self._over_soft_cap()
+                if self._strong_bytes > hard:
+                    self._lock.follow_up = True  # lowered below the usage: evict now
 
     @property
     def benefit_per_gb(self) -> float:
-        """Units gained per GiB freed between the caps."""
+        """Units gained per GiB freed between the caps (settable, >= 0)."""
         return self._benefit_per_gb
+
+    @benefit_per_gb.setter
+    def benefit_per_gb(self, value: float) -> None:
+        self._benefit_per_gb = _checked_benefit(value)
+        self._wake.set()  # the next pass decides with it
+
+    @property
+    def eviction_interval(self) -> float:
+        """Seconds between background passes while above the soft cap (settable, > 0)."""
+        return self._interval
+
+    @eviction_interval.setter
+    def eviction_interval(self, value: float) -> None:
+        self._interval = _checked_interval(value)
+        self._wake.set()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` stopped the background evictor."""
+        return self._closed
+
+    def _policy(self) -> Policy:
+        return Policy(self._soft_cap, self._hard_cap, self._benefit_per_gb)
 
     def __repr__(self) -> str:
         return (
@@ -293,7 +379,49 @@ class BufferCache:
                     self.costs.undeclared_profile = None
         return spill.folder
 
+    @spill_folder.setter
+    def spill_folder(self, value: Any) -> None:
+        """Spill somewhere else from now on: a path, a writable ``BufferFolder``, or
+        ``None`` to stop spilling. ``ValueError`` (and nothing changes) while a referenced
+        buffer out of memory has its only copy in the current spill folder: resolution
+        looks in one spill folder, so that buffer would be lost."""
+        new = SpillSetting(value)
+        with self._spill_lock:
+            old = self._spill
+            if new.path is not None and new.path == old.path and new.folder is None:
+                return  # the same place
+            if old.folder is not None and old.folder is not new.folder:
+                stranded = self._only_copies_in(old.folder)
+                if stranded:
+                    raise ValueError(
+                        f"cannot change the spill folder: {stranded} referenced buffers out of "
+                        f"memory have their only copy in {old.folder.path}; resolve them (or "
+                        f"drop their references) first"
+                    )
+                self.costs.forget_store(old.folder)
+            self._spill = new
+            self.costs.undeclared_profile = "read_buffer" if new.path is not None else None
+
+    def _only_copies_in(self, folder: BufferFolder) -> int:
+        """How many entries with interest and no buffer held have ``folder`` as their only
+        declared holder."""
+        with self._observing():
+            out = [
+                e.checksum for e in self._entries.values() if e.buffer is None and _has_interest(e)
+            ]
+        holders = self.costs.holders
+        return sum(1 for checksum in out if holders(checksum) == [folder])
+
     # -- housekeeping ----------------------------------------------------------------------
+
+    def _after_lock(self) -> None:
+        """What an operation left for after the lock (``CacheLock.follow_up``): hand the
+        queued buffers to the upload hook, and bring a strong usage above the hard cap back
+        at or below it before the operation returns."""
+        if self._to_upload:
+            self._dispatch_uploads()
+        if self._strong_bytes > self._hard_cap:
+            self._enforce_hard_cap()
 
     def _housekeep_if_due(self) -> None:
         """:meth:`_housekeep`, when a buffer died or a tempref deadline passed (cheap test)."""
@@ -306,7 +434,7 @@ class BufferCache:
         if self._lock.held_here():
             return  # re-entered from a __del__: the outer operation's thread holds the lock
         with self._lock:
-            dropped = self._maintain()  # noqa: F841 - released after the lock
+            self._lock.release_later(self._maintain())
 
     def _maintain(self) -> list | None:
         # Under the lock. Returns the buffers that lost their strong reference.
@@ -347,7 +475,7 @@ class BufferCache:
         heap, queue = self._expiry_heap, self._expiry
         while heap and heap[0][0] <= now:
             deadline, key = queue.pop()
-            entry = self._entries.get(key)
+            entry = self._entries.get(key)  # type: ignore[call-overload]  # keys are digests
             tempref = entry.tempref if entry is not None else None
             if tempref is None:
                 continue  # dropped already
@@ -418,6 +546,8 @@ class BufferCache:
         usage = self._strong_bytes = self._strong_bytes + size
         if usage > self._soft_cap:
             self._over_soft_cap()
+            if usage > self._hard_cap:
+                self._lock.follow_up = True  # evict before the operation returns
 
     def _want_upload(self, entry: _Entry) -> None:
         # Under the lock, for an entry with a non-scratch ref and its buffer held.
@@ -427,13 +557,15 @@ class BufferCache:
                 return
             entry.upload = True
             self._to_upload.append((entry.checksum, entry.buffer))
-            self._lock.defer(self._dispatch_uploads)
+            self._lock.follow_up = True  # handed to the hook after the lock
 
     def _dispatch_uploads(self) -> None:
         # After the lock: hand the queued buffers to the upload hook. A hook that returns
         # False took nothing (no store to upload to, after all): the entry is handed over
         # again later.
         hook, pending = self._upload_hook, self._to_upload
+        if hook is None:
+            return
         while pending:
             try:
                 checksum, buffer = pending.popleft()
@@ -445,6 +577,7 @@ class BufferCache:
                 logger.exception("upload hook failed for %s", checksum)
                 taken = False
             if taken is False:
+                # Sets no follow-up: this release does not dispatch again from inside the loop.
                 with self._lock:
                     entry = self._entries.get(checksum._digest)
                     if entry is not None:
@@ -468,6 +601,7 @@ class BufferCache:
         the buffer, for the caller to drop once the lock is released."""
         buffer = entry.buffer
         size = entry.size
+        assert size is not None  # measured when it became strong
         del self._strong[entry.key]
         self._strong_bytes -= size
         self._strong_count -= 1
@@ -642,7 +776,7 @@ class BufferCache:
                 return
             entry.refs -= 1
             if not entry.refs and entry.tempref is None:
-                released = self._lose_interest(entry)  # noqa: F841 - dropped after the lock
+                self._lock.release_later(self._lose_interest(entry))
 
     # -- temprefs --------------------------------------------------------------------------
 
@@ -651,9 +785,9 @@ class BufferCache:
         checksum: Checksum | str | bytes,
         *,
         buffer: Buffer | None = None,
-        interest: float = 128.0,
-        fade_factor: float = 2.0,
-        fade_interval: float = 2.0,
+        interest: float = DEFAULT_TEMPREF_INTEREST,
+        fade_factor: float = DEFAULT_FADE_FACTOR,
+        fade_interval: float = DEFAULT_FADE_INTERVAL,
         scratch: bool = False,
     ) -> TempRef:
         """Add or refresh the checksum's decaying reference (one per checksum); ``buffer=``
@@ -674,9 +808,9 @@ class BufferCache:
         self,
         buffer: Buffer,
         *,
-        interest: float = 128.0,
-        fade_factor: float = 2.0,
-        fade_interval: float = 2.0,
+        interest: float = DEFAULT_TEMPREF_INTEREST,
+        fade_factor: float = DEFAULT_FADE_FACTOR,
+        fade_interval: float = DEFAULT_FADE_INTERVAL,
         scratch: bool = False,
     ) -> TempRef:
         """:meth:`tempref` of ``buffer``'s checksum, holding ``buffer`` itself."""
@@ -706,7 +840,7 @@ class BufferCache:
         with self._lock:
             entry = self._entries.get(checksum._digest)
             tempref = entry.tempref if entry is not None else None
-            if tempref is not None:
+            if entry is not None and tempref is not None:
                 tempref._refresh(interest, fade_factor, fade_interval, now)
             else:
                 tempref = TempRef(checksum, interest, fade_factor, fade_interval, now, self._clock)
@@ -747,8 +881,13 @@ class BufferCache:
 
         ``strong_*``: buffers the cache holds in memory; ``weak_*``: buffers findable while
         someone else holds them; ``referenced_count``: entries with interest, in memory or
-        not; ``tempref_count``: live temprefs; ``spill_folder``: its path, or ``None``.
+        not; ``tempref_count``: live temprefs; ``spill_folder``: its path, or ``None``;
+        ``warnings``: sentences about the configuration a reader should see (a cap larger
+        than the machine's memory), usually empty.
         """
+        warnings = self._warnings
+        if warnings is None:
+            warnings = self._warnings = cap_warnings(self._soft_cap, self._hard_cap)
         with self._observing():
             return {
                 "strong_bytes": self._strong_bytes,
@@ -767,7 +906,37 @@ class BufferCache:
                 "referenced_count": self._interest_count,
                 "tempref_count": self._tempref_count,
                 "spill_folder": self._spill.path,
+                "warnings": list(warnings),
             }
+
+    def snapshot(self) -> dict[str, Any]:
+        """:meth:`stats` and :meth:`entries` together, for the views: ``{"stats": ...,
+        "entries": [...]}`` (the entries are read just after the totals, O(n))."""
+        return {"stats": self.stats(), "entries": self.entries()}
+
+    # -- retention advice, for a size-limited spill folder --------------------------------
+
+    def is_referenced(self, checksum: Checksum | str | bytes) -> bool:
+        """Whether the cache has interest in ``checksum``: normal refs or a live tempref
+        (a folder that keeps the buffers the cache may come back for removes it never)."""
+        entry = self._entries.get(Checksum(checksum)._digest)
+        return entry is not None and _has_interest(entry)
+
+    def keep_score(self, checksum: Checksum | str | bytes) -> float:
+        """How much keeping the buffer's copy is worth, in the units of eviction: the cost
+        to bring it back (as :meth:`entries` reports it) times its interest now (normal
+        refs plus the tempref's decayed interest). 0.0 for a checksum without interest;
+        ``inf`` when the cost is infinite. Lower scores are removed first."""
+        entry = self._entries.get(Checksum(checksum)._digest)
+        if entry is None:
+            return 0.0
+        tempref = entry.tempref
+        interest = entry.refs + (
+            0.0 if tempref is None else decayed(tempref._params, self._clock())
+        )
+        if not interest:
+            return 0.0
+        return self.costs.cost(entry.checksum, entry.size) * interest
 
     def entries(self) -> list[dict[str, Any]]:
         """One dict per entry: ``checksum``, ``size`` (``None`` if unknown), ``strong``
@@ -812,7 +981,7 @@ class BufferCache:
             strong = [e for e in entries if e.buffer is not None]
             weak = [e for e in entries if e.buffer is None and e.wref is not None]
             recount = {
-                "strong": (sum(e.size for e in strong), len(strong)),
+                "strong": (sum(e.size or 0 for e in strong), len(strong)),
                 "weak": (sum(e.size or 0 for e in weak), len(weak)),
                 "interest": sum(1 for e in entries if _has_interest(e)),
                 "temprefs": sum(1 for e in entries if e.tempref is not None),
@@ -843,73 +1012,52 @@ class BufferCache:
 
     def run_eviction_once(self) -> EvictionResult:
         """Run one eviction pass now (after any pass already running)."""
+        return self._run_pass()[0]
+
+    def _run_pass(self, everything: bool = False) -> tuple[EvictionResult, int]:
+        """One pass, and how many victims it planned. ``everything``: plan every entry that
+        can leave memory without loss (for :meth:`clear`), whatever the caps say."""
         if self._lock.held_here():  # re-entered from a __del__ during an operation
-            return EvictionResult(0, 0, 0, self._strong_bytes, self._strong_bytes)
+            return EvictionResult(0, 0, 0, self._strong_bytes, self._strong_bytes), 0
         with self._pass_lock:
-            self._housekeep()
-            with self._lock:
-                dropped = self._maintain()  # noqa: F841 - released after the lock
-                now = self._clock()
-                usage = self._strong_bytes
-                if usage <= self._soft_cap:
-                    return EvictionResult(0, 0, 0, usage, usage)
-                snapshot = list(self._strong.values())
-            victims, recoverable = self._plan(snapshot, usage, now)
-            spilled = self._spill_victims(victims, recoverable)
-            evicted, freed, dropped = self._commit(victims)
-            return EvictionResult(evicted, freed, spilled, usage, self._strong_bytes)
+            outer, self._pass_thread = self._pass_thread, threading.get_ident()
+            try:
+                return self._pass(everything)
+            finally:
+                self._pass_thread = outer
 
-    def _plan(self, snapshot: list[_Entry], usage: int, now: float) -> tuple[list, list]:
-        """The victims as ``(entries, buffers, stamps)`` lists in eviction order, and
-        whether each is recoverable without spilling. Decided without the lock, from
-        attributes read column by column (no per-entry objects: allocating 100 000 of them
-        wakes the garbage collector), stamps first: any later growth of interest changes
-        them, and the commit checks."""
-        import numpy as np  # here: importing the cache stays light
+    def _pass(self, everything: bool) -> tuple[EvictionResult, int]:
+        self._housekeep()
+        with self._lock:
+            self._lock.release_later(self._maintain())
+            usage = self._strong_bytes
+            if usage <= self._soft_cap and not everything:
+                return EvictionResult(0, 0, 0, usage, usage), 0
+            snapshot = list(self._strong.values())
+            now = self._clock()
+        if everything:
+            victims = eviction_pass.everything(snapshot, self.costs, self._spill.path is not None)
+        else:
+            policy, temprefs = self._policy(), bool(self._tempref_count)
+            victims = eviction_pass.plan(snapshot, usage, now, policy, self.costs, temprefs)
+        del snapshot
+        planned = len(victims.entries)
+        victims, spilled, failures = eviction_pass.spill(victims, self._spill_into)
+        evicted, freed = self._commit(victims, spilled, failures, everything)
+        return EvictionResult(evicted, freed, spilled, usage, self._strong_bytes), planned
 
-        stamps = list(map(_STAMP, snapshot))
-        buffers = list(map(_BUFFER, snapshot))
-        sizes = np.array(list(map(_SIZE, snapshot)), dtype=np.int64)
-        interest = np.array(list(map(_REFS, snapshot)), dtype=float)
-        if self._tempref_count:
-            temprefs = list(map(_TEMPREF, snapshot))
-            for i in [i for i, tempref in enumerate(temprefs) if tempref is not None]:
-                interest[i] += decayed(temprefs[i]._params, now)
-        costs, recoverable = self.costs.cost_array(list(map(_KEY, snapshot)), sizes)
-        chosen = victim_indices(
-            sizes, costs * interest, usage, self._soft_cap, self._hard_cap, self._benefit_per_gb
-        ).tolist()
-        victims = (
-            [snapshot[i] for i in chosen],
-            [buffers[i] for i in chosen],
-            [stamps[i] for i in chosen],
-        )
-        return victims, recoverable[chosen].tolist()
-
-    def _spill_victims(self, victims: tuple[list, list, list], recoverable: list) -> int:
-        """Write the victims that nothing else could bring back to the spill folder; those
-        that cannot be written are taken out of ``victims`` (they stay in memory)."""
-        if all(recoverable):
-            return 0
-        spilled = failures = 0
-        kept: tuple[list, list, list] = ([], [], [])
-        for entry, buffer, stamp, safe in zip(*victims, recoverable):
-            if not safe:
-                try:
-                    self._spill_into(entry.checksum, buffer)
-                except (OSError, AttributeError, ValueError) as exc:
-                    failures += 1
-                    logger.warning("not evicting %s: cannot spill it: %s", entry.checksum, str(exc))
-                    continue
-                spilled += entry.size
-            for column, value in zip(kept, (entry, buffer, stamp)):
-                column.append(value)
-        for column, values in zip(victims, kept):
-            column[:] = values
+    def _commit(self, victims: Victims, spilled: int, failures: int, everything: bool) -> tuple:
+        floor = -1 if everything else self._soft_cap
         with self._lock:
             self._spilled_bytes += spilled
             self._spill_failures += failures
-        return spilled
+            evicted, freed, dropped = eviction_pass.commit(
+                victims, lambda: self._strong_bytes <= floor, self._demote
+            )
+            self._lock.release_later(dropped)
+            self._evictions += evicted
+            self._evicted_bytes += freed
+        return evicted, freed
 
     def _spill_into(self, checksum: Checksum, buffer: Any) -> BufferFolder:
         """Write ``buffer`` to the spill folder and declare the copy there; ``OSError``
@@ -923,27 +1071,62 @@ class BufferCache:
         self.costs.add_holder(checksum, folder)
         return folder
 
-    def _commit(self, victims: tuple[list, list, list]) -> tuple[int, int, list]:
-        evicted = freed = 0
-        dropped = []
-        with self._lock:
-            for entry, buffer, stamp in zip(*victims):
-                if self._strong_bytes <= self._soft_cap:
-                    break
-                if entry.buffer is not buffer or entry.stamp != stamp:
-                    continue  # changed since the snapshot: left for the next pass
-                freed += entry.size
-                evicted += 1
-                dropped.append(self._demote(entry))
-            self._evictions += evicted
-            self._evicted_bytes += freed
-        return evicted, freed, dropped
+    def _enforce_hard_cap(self) -> None:
+        """After an operation that left strong usage above the hard cap: passes until it is
+        back at or below it, or nothing evictable is left, before the operation returns.
 
-    # -- the background evictor ------------------------------------------------------------
+        Only in a cache that evicts on its own (``background``, not closed: otherwise only
+        :meth:`run_eviction_once` evicts), and never from inside a pass on this thread (a
+        ``__del__`` during a spill)."""
+        if not self._background or self._closed or self._pass_thread == threading.get_ident():
+            return
+        for _ in range(_HARD_CAP_PASSES):
+            if self._strong_bytes <= self._hard_cap:
+                return
+            try:
+                result, planned = self._run_pass()
+            except Exception:  # the operation itself succeeded: do not fail it
+                logger.exception("buffer cache eviction pass failed")
+                return
+            if not planned:
+                return  # nothing evictable left
+            # Victims planned but none evicted: they changed meanwhile (or could not be
+            # spilled, and are no longer planned next time); plan again.
+
+    def clear(self) -> EvictionResult:
+        """Release every buffer the cache holds in memory that can leave it without loss.
+
+        Every strong buffer goes to the weak tier (as eviction does) if it can be brought
+        back: a store holds a verified copy or a transformation can recompute it; or else it
+        is written to the spill folder first. A buffer that cannot be spilled (spilling is
+        off, or the write fails) stays in memory: the only copy of a referenced buffer is
+        never dropped. Interest is kept (refs and temprefs stay; the buffers are resolved
+        again when needed), and so is the weak tier: buffers someone else holds stay
+        findable. Buffers of unknown or zero size stay. Returns what was done, as a pass.
+        """
+        return self._run_pass(everything=True)[0]
+
+    # -- the background evictor (the protocol of .evictor) -----------------------------------
 
     def _start_evictor(self) -> None:
         weakref.finalize(self, self._wake.set)  # so that the thread notices we are gone
         self._thread = start_evictor(self, self._wake)
+
+    def evictor_pass(self) -> bool | None:
+        """For the evictor thread: a pass if usage is above the soft cap. Returns whether
+        it evicted anything (``None``: no pass was due)."""
+        if self._strong_bytes <= self._soft_cap:
+            return None
+        return bool(self.run_eviction_once().evicted)
+
+    def evictor_idle(self) -> float | None:
+        """For the evictor thread, before it waits: seconds until the next pass while usage
+        stays above the soft cap, else ``None`` (it then waits to be woken)."""
+        # Say "idle" before the last look at usage: an operation that pushes usage over the
+        # soft cap after that look then sees "idle" and wakes the thread.
+        self._polling = False
+        polling = self._polling = self._strong_bytes > self._soft_cap
+        return self._interval if polling else None
 
     # -- 0.1.4's API, for the Seamless ecosystem ---------------------------------------------
     # Kept apart from the core above: these only read entries or go through its tier moves.
@@ -958,7 +1141,7 @@ class BufferCache:
         """Restart the checksum's tempref (if it has one) at its interest, as if just made."""
         entry = self._entries.get(Checksum(checksum)._digest)
         tempref = entry.tempref if entry is not None else None
-        if tempref is not None:
+        if entry is not None and tempref is not None:
             self._tempref(
                 entry.checksum,
                 None,
@@ -980,16 +1163,14 @@ class BufferCache:
                 candidates = [] if entry is None else [entry]
             else:
                 candidates = [e for e in self._entries.values() if e.tempref is not None]
-            released = []
             purged = 0
             for entry in candidates:
                 if entry.refs or not entry.scratch:
                     continue
                 if entry.tempref is None and checksum is None:
                     continue
-                released.append(self._forget(entry))
+                self._lock.release_later(self._forget(entry))
                 purged += 1
-        del released  # dropped after the lock, like every buffer the cache lets go of
         return purged
 
     def _forget(self, entry: _Entry) -> Any:
@@ -1040,7 +1221,7 @@ class BufferCache:
         self.close()
 
 
-# -- the process-wide cache ------------------------------------------------------------------
+# -- views ------------------------------------------------------------------------------------
 
 
 class _TierView(Mapping):
@@ -1076,57 +1257,3 @@ class _TierView(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-_global_cache: BufferCache | None = None
-_global_lock = threading.Lock()
-
-
-def get_buffer_cache() -> BufferCache:
-    """The process-wide :class:`BufferCache`, created on first use with the default caps."""
-    global _global_cache
-    cache = _global_cache
-    if cache is None:
-        with _global_lock:
-            if _global_cache is None:
-                _global_cache = BufferCache()
-            cache = _global_cache
-    return cache
-
-
-def set_buffer_cache(cache: BufferCache | None) -> BufferCache | None:
-    """Replace the process-wide cache (``None``: a default one is made on next use) and
-    return the previous one. For tests, and applications that configure their own."""
-    global _global_cache
-    with _global_lock:
-        previous, _global_cache = _global_cache, cache
-    return previous
-
-
-def _declare_stored(checksum: Checksum, store: BufferStore, verified: bool) -> None:
-    # The uploader or stores.write_buffer put the buffer in a store. Only a copy the store
-    # confirmed counts as a way back; a claim ("I have it already") is left unrelied on,
-    # so eviction spills the buffer first.
-    if verified:
-        get_buffer_cache().costs.add_holder(checksum, store)
-
-
-def _stores_changed(store: BufferStore, added: bool) -> None:
-    cache = _global_cache
-    if cache is not None:
-        cache._stores_changed(store, added)
-
-
-def _save_unuploaded(checksum: Checksum, buffer: Any) -> str | None:
-    # The uploader's rescue: no store took the buffer, so it goes to the spill folder.
-    cache = get_buffer_cache()
-    try:
-        return cache._spill_into(checksum, buffer).path
-    except (OSError, AttributeError, ValueError) as exc:
-        logger.warning("could not save %s in the spill folder: %s", checksum, str(exc))
-        return None
-
-
-add_store_listener(_declare_stored)
-add_change_listener(_stores_changed)
-set_rescue(_save_unuploaded)
