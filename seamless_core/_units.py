@@ -3,7 +3,7 @@
 A size is an ``int`` of bytes or a string: a number (decimals allowed) and an optional unit,
 case-insensitive, with or without a space: ``B``; ``KB``, ``MB``, ``GB``, ``TB``, ``PB``
 (powers of 1000); ``KiB`` ... ``PiB`` and the one-letter ``K``, ``M``, ``G``, ``T``, ``P``
-(powers of 1024). ``"8GiB"``, ``"512 MB"``, ``"1.5g"`` and ``4096`` are sizes.
+(powers of 1024). ``"8GiB"``, ``"512 MB"``, ``"1.5g"``, ``"1_000"`` and ``4096`` are sizes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def parse_size(value: Any, name: str = "size") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError(f"{name}: a size is an int of bytes or a string like '8GiB', got {value!r}")
     if isinstance(value, str):
-        match = _SIZE.fullmatch(value)
+        match = _SIZE.fullmatch(value.replace("_", ""))  # "1_000" as Python writes it
         unit = _UNITS.get(match.group(2).lower()) if match else None
         if match is None or unit is None:
             raise ValueError(
