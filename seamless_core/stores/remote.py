@@ -225,7 +225,8 @@ class RemoteStore(BufferStore):
                 continue
             if content is not None:
                 return self._serve(store, content)
-        return _none_or_raise(errors)
+        _none_or_raise(errors)
+        return None
 
     async def get_async(self, checksum: ChecksumLike) -> bytes | None:
         """Async twin of :meth:`get`."""
@@ -239,7 +240,8 @@ class RemoteStore(BufferStore):
                 continue
             if content is not None:
                 return self._serve(store, content)
-        return _none_or_raise(errors)
+        _none_or_raise(errors)
+        return None
 
     def has(self, checksum: ChecksumLike) -> bool:
         """Whether any folder or server has the buffer (or has been promised it)."""
@@ -386,7 +388,7 @@ class RemoteStore(BufferStore):
         outcomes: list[bool | BaseException] = []
         for server in self._writers():
             try:
-                outcomes.append(_put_fresh(server, checksum, content))
+                outcomes.append(server.put(checksum, content))
             except Exception as exc:
                 outcomes.append(exc)
         return _combine(outcomes)
@@ -396,7 +398,7 @@ class RemoteStore(BufferStore):
         checksum = as_checksum(checksum)
         writers = await self._writers_async()
         outcomes = await asyncio.gather(
-            *(_put_fresh_async(server, checksum, content) for server in writers),
+            *(server.put_async(checksum, content) for server in writers),
             return_exceptions=True,
         )
         return _combine(list(outcomes))
@@ -433,25 +435,6 @@ def _raise_if_all_failed(errors: list[Exception], endpoints: int) -> None:
     # An answer from some endpoint is an answer; only a store that could ask nobody fails.
     if errors and len(errors) >= endpoints:
         _none_or_raise(errors)
-
-
-# A hashserver answers a PUT with 200 when it stored the buffer now, 201 when it had it,
-# 202 when the same upload is in progress elsewhere.
-_FRESH = 200
-
-
-def _put_fresh(server: HashServer, checksum: Checksum, content: bytes) -> bool:
-    server._require_writable()
-    target = checksum.hex()
-    response = server._send("PUT", target, content=bytes(content))
-    return server._stored(checksum, response, f"PUT /{target}").status_code == _FRESH
-
-
-async def _put_fresh_async(server: HashServer, checksum: Checksum, content: bytes) -> bool:
-    server._require_writable()
-    target = checksum.hex()
-    response = await server._asend("PUT", target, content=bytes(content))
-    return server._stored(checksum, response, f"PUT /{target}").status_code == _FRESH
 
 
 def _combine(outcomes: list[bool | BaseException]) -> bool:
@@ -493,7 +476,9 @@ def configured_store() -> RemoteStore | None:
 
 def _local_reverse_transformations(checksum: Checksum) -> list[Any]:
     try:
-        from seamless_transformer.transformation_cache import get_transformation_cache
+        from seamless_transformer.transformation_cache import (  # type: ignore[import-not-found]
+            get_transformation_cache,
+        )
     except Exception:  # seamless-transformer is not installed (or cannot load)
         return []
     try:

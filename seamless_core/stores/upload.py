@@ -86,7 +86,7 @@ def _content(buffer: Any) -> bytes:
     content = getattr(buffer, "content", buffer)
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"cannot upload a {type(buffer).__name__}: it has no bytes content")
-    return content
+    return content if isinstance(content, bytes) else bytes(content)
 
 
 class Uploader:
