@@ -19,7 +19,6 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -322,18 +321,35 @@ def map_bounded(
     function: Callable[[T], R], items: Sequence[T], limit: int
 ) -> list[R | BaseException]:
     """``function`` of each item, at most ``limit`` at a time (in threads), in order; an
-    item whose call raised has its exception in its place."""
+    item whose call raised has its exception in its place.
 
-    def call(item: T) -> R | BaseException:
-        try:
-            return function(item)
-        except Exception as exc:
-            return exc
+    Plain threads, not a ``ThreadPoolExecutor``: the uploads flushed at interpreter exit
+    run through here, when an executor no longer takes work."""
+    results: list[Any] = [None] * len(items)
+    indices = iter(range(len(items)))
+    lock = threading.Lock()
 
-    if limit <= 1 or len(items) <= 1:
-        return [call(item) for item in items]
-    with ThreadPoolExecutor(min(limit, len(items)), thread_name_prefix="seamless-http") as pool:
-        return list(pool.map(call, items))
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(indices, None)
+            if index is None:
+                return
+            try:
+                results[index] = function(items[index])
+            except Exception as exc:
+                results[index] = exc
+
+    workers = [
+        threading.Thread(target=work, name="seamless-http", daemon=True)
+        for _ in range(min(limit, len(items)) - 1)
+    ]
+    for worker in workers:
+        worker.start()
+    work()  # this thread takes its share too
+    for worker in workers:
+        worker.join()
+    return results
 
 
 async def map_bounded_async(
