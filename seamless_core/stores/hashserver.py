@@ -31,6 +31,7 @@ httpx is imported on first use, so that ``import seamless_core`` does not pull i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import ipaddress
 import json
@@ -161,12 +162,15 @@ def _check_url(url: str) -> Any:
 class _Reply:
     """A response whose body has been read (within its limit)."""
 
-    __slots__ = ("body", "headers", "status_code")
+    __slots__ = ("body", "digest", "headers", "status_code")
 
-    def __init__(self, status_code: int, headers: Any, body: bytes) -> None:
+    def __init__(
+        self, status_code: int, headers: Any, body: bytes, digest: bytes | None = None
+    ) -> None:
         self.status_code = status_code
         self.headers = headers
         self.body = body
+        self.digest = digest  # SHA-256 of the body, when computed while receiving it
 
     @property
     def text(self) -> str:
@@ -212,20 +216,26 @@ def _decode(raw: bytes, suffix: str | None, limit: int, name: str) -> bytes:
 
 class _Collector:
     """Gathers the chunks of a body, refusing more than ``limit`` bytes, and checks the
-    overall deadline between chunks."""
+    overall deadline between chunks. With ``hashing``, it also hashes them as they come
+    (SHA-256), so that verifying a download overlaps with receiving it."""
 
-    def __init__(self, limit: int, deadline: _deadline.Deadline | None, name: str) -> None:
+    def __init__(
+        self, limit: int, deadline: _deadline.Deadline | None, name: str, hashing: bool = False
+    ) -> None:
         self.limit = limit
         self.deadline = deadline
         self.name = name
         self.chunks: list[bytes] = []
         self.total = 0
+        self.hasher = hashlib.sha256() if hashing else None
 
     def add(self, chunk: bytes) -> None:
         self.total += len(chunk)
         if self.total > self.limit:
             raise TooLargeError(f"{self.name}: more than the expected {self.limit} bytes")
         self.chunks.append(chunk)
+        if self.hasher is not None:
+            self.hasher.update(chunk)
         if self.deadline is not None:
             self.deadline.check()
 
@@ -568,23 +578,30 @@ class HashServer(BufferStore):
             ) from None
 
     def _body(
-        self, response: httpx.Response, deadline: _deadline.Deadline, limit: int, what: str
-    ) -> Plan[bytes]:
+        self,
+        response: httpx.Response,
+        deadline: _deadline.Deadline,
+        limit: int,
+        what: str,
+        hashing: bool = False,
+    ) -> Plan[tuple[bytes, bytes | None]]:
+        """The body, decoded, and (``hashing`` a plain one) its SHA-256 digest."""
         suffix, raw_limit = self._body_limits(response, limit, what)
-        collector = _Collector(raw_limit, deadline, what)
+        collector = _Collector(raw_limit, deadline, what, hashing and suffix is None)
         try:
             yield Read(response, collector.add)
         except TooLargeError as exc:
             raise self._too_large(what, str(exc)) from None
         raw = collector.result()
+        digest = collector.hasher.digest() if collector.hasher is not None else None
         heavy = suffix is not None and len(raw) > _VERIFY_IN_THREAD // 16
-        return (yield Offload(self._finish_body, (raw, suffix, limit, what), heavy))
+        return (yield Offload(self._finish_body, (raw, suffix, limit, what), heavy)), digest
 
     def _read_small(
         self, response: httpx.Response, deadline: _deadline.Deadline, limit: int
     ) -> Plan[_Reply]:
         what = f"the reply to {response.request.url.path}"
-        body = yield from self._body(response, deadline, limit, what)
+        body, _ = yield from self._body(response, deadline, limit, what)
         return _Reply(response.status_code, response.headers, body)
 
     def _length_unknown(self, response: httpx.Response) -> bool:
@@ -616,8 +633,9 @@ class HashServer(BufferStore):
             known = (yield from self._lengths_plan([checksum.hex()]))[0]
         limit = self._buffer_limit(checksum, response, known)
         deadline.extend(limit / self.min_bandwidth)
-        body = yield from self._body(response, deadline, limit, f"buffer {checksum.hex()}")
-        return _Reply(200, response.headers, body)
+        what = f"buffer {checksum.hex()}"
+        body, digest = yield from self._body(response, deadline, limit, what, hashing=True)
+        return _Reply(200, response.headers, body, digest)
 
     # -- replies ---------------------------------------------------------------------------
 
@@ -688,8 +706,10 @@ class HashServer(BufferStore):
         content = self._download(checksum, reply)
         if content is None:
             return None
-        heavy = len(content) > _VERIFY_IN_THREAD
-        if (yield Offload(sha256_digest, (content,), heavy)) != checksum.bytes():
+        digest = reply.digest
+        if digest is None:  # a compressed body: hashed once decoded
+            digest = yield Offload(sha256_digest, (content,), len(content) > _VERIFY_IN_THREAD)
+        if digest != checksum.bytes():
             raise self._refuse(checksum, content)
         return content
 

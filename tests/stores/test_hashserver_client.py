@@ -313,3 +313,39 @@ def test_a_server_hashing_with_another_algorithm_is_named(sha3_hashserver):
         client.put(Checksum.of(content), content)
     with pytest.raises(StoreNotWritableError, match="another algorithm"):
         asyncio.run(client.put_async(Checksum.of(content), content))
+
+
+@pytest.fixture
+def wrong_bytes_server():
+    """Serves the same plain bytes, with their length, for every buffer asked."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = b"not what was asked for " * 1000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_plain_download_hashed_while_received_is_still_refused_when_wrong(wrong_bytes_server):
+    client = HashServer(wrong_bytes_server, retries=0)
+    checksum = Checksum.of(unique("asked for"))
+    with pytest.raises(module.CorruptBufferError, match="another checksum"):
+        client.get(checksum)
+    with pytest.raises(module.CorruptBufferError, match="another checksum"):
+        asyncio.run(client.get_async(checksum))
