@@ -285,25 +285,24 @@ def sha3_hashserver(tmp_path):
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "hashserver", str(tmp_path), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--writable", "--hash-algorithm", "sha3-256"]
-    log = open(tmp_path.parent / f"sha3-{port}.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    for _ in range(1200):  # bounded: a loaded machine starts it slowly
-        if process.poll() is not None:
-            break
+    with open(tmp_path.parent / f"sha3-{port}.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for _ in range(1200):  # bounded: a loaded machine starts it slowly
+            if process.poll() is not None:
+                break
+            try:
+                with opener.open(f"{url}/healthcheck", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
         try:
-            with opener.open(f"{url}/healthcheck", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        process.kill()
-        process.wait(10)
-        log.close()
+            yield url
+        finally:
+            process.kill()
+            process.wait(10)
 
 
 def test_a_server_hashing_with_another_algorithm_is_named(sha3_hashserver):
