@@ -6,6 +6,12 @@ then each registered store in order. A hit from a folder or store is registered 
 cache, with that store's download-cost profile declared. ``fingertip`` adds a last resort:
 the registered recomputation providers.
 
+Concurrent resolves of one checksum, in threads or tasks, download it once (single
+flight: the first one leads, the others wait for its outcome). :func:`resolve_batch_sync`
+and :func:`resolve_batch_async` resolve many checksums with a bounded number of downloads
+at once. The lookup and the recomputation are each written once, as a generator, and
+driven by a sync and an async runner.
+
 The synchronous functions never start an event loop of their own when one is running, so
 they work inside Jupyter; the asynchronous ones use the stores' async methods (which run
 blocking reads in a worker thread, or talk to a server without blocking the loop).

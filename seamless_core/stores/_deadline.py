@@ -8,6 +8,11 @@ client and the calling task for the async one. The network backend of the client
 connection pool is wrapped to apply it (:func:`install`); a client whose pool cannot be
 reached still has its body reads checked between chunks (:meth:`Deadline.check`).
 
+A deadline may allow a longer wait for the server's first byte (``wait``): hashserver
+holds the GET of a promised buffer until it arrives and hashes a file before sending it.
+The wrapped reads tell the deadline when the first bytes came (:meth:`Deadline.started`);
+from then on the ordinary bound counts.
+
 httpcore is imported only when a client is set up, never at import of this module.
 """
 
