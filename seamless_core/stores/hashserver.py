@@ -36,6 +36,7 @@ import io
 import ipaddress
 import json
 import os
+import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,8 @@ BATCH_SIZE = 1000  # checksums per /has or /buffer-length request
 DOWN_SECONDS = 5.0
 # Downloads larger than this are verified in a worker thread, off the event loop.
 _VERIFY_IN_THREAD = 16 << 20
+# Downloads this large are hashed in a thread beside the receiving one.
+_HASH_IN_THREAD = 1 << 20
 # Uploads smaller than this are sent plain even when compression is asked for.
 _COMPRESS_FROM = 4096
 _RETRY_STATUS = frozenset({502, 503, 504})
@@ -214,6 +217,40 @@ def _decode(raw: bytes, suffix: str | None, limit: int, name: str) -> bytes:
         return read_limited(reader, limit, name)
 
 
+class _Hasher:
+    """SHA-256 of a body as its chunks arrive; for a large body in a thread of its own, so
+    that hashing (hashlib lets go of the GIL) runs beside the receiving."""
+
+    def __init__(self, threaded: bool) -> None:
+        self._hash = hashlib.sha256()
+        self._queue: queue.SimpleQueue | None = None
+        if threaded:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._run, name="seamless-hash", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        if self._queue is None:
+            self._hash.update(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def digest(self) -> bytes:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+        return self._hash.digest()
+
+    def abandon(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+
+
 class _Collector:
     """Gathers the chunks of a body, refusing more than ``limit`` bytes, and checks the
     overall deadline between chunks. With ``hashing``, it also hashes them as they come
@@ -227,7 +264,7 @@ class _Collector:
         self.name = name
         self.chunks: list[bytes] = []
         self.total = 0
-        self.hasher = hashlib.sha256() if hashing else None
+        self.hasher = _Hasher(limit >= _HASH_IN_THREAD) if hashing else None
 
     def add(self, chunk: bytes) -> None:
         self.total += len(chunk)
@@ -590,10 +627,17 @@ class HashServer(BufferStore):
         collector = _Collector(raw_limit, deadline, what, hashing and suffix is None)
         try:
             yield Read(response, collector.add)
-        except TooLargeError as exc:
-            raise self._too_large(what, str(exc)) from None
+        except BaseException as exc:
+            if collector.hasher is not None:
+                collector.hasher.abandon()
+            if isinstance(exc, TooLargeError):
+                raise self._too_large(what, str(exc)) from None
+            raise
         raw = collector.result()
-        digest = collector.hasher.digest() if collector.hasher is not None else None
+        digest = None
+        if collector.hasher is not None:
+            heavy = raw_limit >= _HASH_IN_THREAD
+            digest = yield Offload(collector.hasher.digest, (), heavy)
         heavy = suffix is not None and len(raw) > _VERIFY_IN_THREAD // 16
         return (yield Offload(self._finish_body, (raw, suffix, limit, what), heavy)), digest
 
