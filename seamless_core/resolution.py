@@ -25,7 +25,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Generator, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from . import stores
 from ._errors import CacheMissError
@@ -33,11 +33,10 @@ from .buffer import Buffer
 from .cache import get_buffer_cache
 from .checksum import Checksum
 from .stores.base import BufferStore, CorruptBufferError
-from .stores.http import env_int, map_bounded, map_bounded_async
+from .stores.http import drive, drive_async, env_int, map_bounded, map_bounded_async
 
 logger = logging.getLogger(__name__)
 
-R = TypeVar("R")
 _Found = tuple[Buffer | None, list[Exception]]
 
 #: Downloads at once in :func:`resolve_batch_sync` / :func:`resolve_batch_async`.
@@ -140,47 +139,14 @@ def _lookup(checksum: Checksum) -> Generator[BufferStore, bytes | None, _Found]:
     return None, errors
 
 
-def _drive(plan: Generator[Any, Any, R], call: Callable[[Any], Any]) -> R:
-    """Run ``plan``, answering each item it yields with ``call(item)`` (an exception
-    ``call`` raises is thrown into the plan)."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            item = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        try:
-            value = call(item)
-        except Exception as exc:
-            error = exc
-
-
-async def _drive_async(plan: Generator[Any, Any, R], call: Callable[[Any], Awaitable[Any]]) -> R:
-    """Async twin of :func:`_drive`: each item is answered with ``await call(item)``."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            item = plan.send(value) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        try:
-            value = await call(item)
-        except Exception as exc:
-            error = exc
-
-
 def _from_storage(checksum: Checksum) -> _Found:
     """Blocking: ask the spill folder and the stores in turn."""
-    return _drive(_lookup(checksum), lambda store: store.get(checksum))
+    return drive(_lookup(checksum), lambda store: store.get(checksum))
 
 
 async def _from_storage_async(checksum: Checksum) -> _Found:
     """Async twin of :func:`_from_storage`, through the stores' async methods."""
-    return await _drive_async(_lookup(checksum), lambda store: store.get_async(checksum))
+    return await drive_async(_lookup(checksum), lambda store: store.get_async(checksum))
 
 
 def _miss(checksum: Checksum, errors: list[Exception], what: str = "") -> CacheMissError:
@@ -431,7 +397,7 @@ def recompute_sync(checksum: Checksum | str | bytes, miss: CacheMissError | None
     """Ask the fingertip providers, in registration order, for the buffer of ``checksum``;
     ``CacheMissError`` (chained to ``miss``, the failed lookup) if none can recompute it."""
     checksum = _as_checksum(checksum)
-    return _drive(_recompute(checksum, miss), lambda p: _call_provider(p, checksum))
+    return drive(_recompute(checksum, miss), lambda p: _call_provider(p, checksum))
 
 
 async def recompute_async(
@@ -440,7 +406,7 @@ async def recompute_async(
     """Async twin of :func:`recompute_sync`; synchronous providers run in a worker thread."""
     checksum = _as_checksum(checksum)
     plan = _recompute(checksum, miss)
-    return await _drive_async(plan, lambda p: _call_provider_async(p, checksum))
+    return await drive_async(plan, lambda p: _call_provider_async(p, checksum))
 
 
 def fingertip_sync(checksum: Checksum | str | bytes) -> Buffer:

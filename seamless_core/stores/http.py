@@ -35,6 +35,8 @@ __all__ = [
     "Read",
     "RetryPolicy",
     "Sleep",
+    "drive",
+    "drive_async",
     "env_float",
     "env_int",
     "map_bounded",
@@ -228,7 +230,9 @@ Step = Open | Read | Sleep | Offload
 Plan = Generator[Step, Any, T]
 
 
-def _advance(plan: Plan[T], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+def _advance(
+    plan: Generator[Any, Any, Any], value: Any, error: BaseException | None
+) -> tuple[bool, Any]:
     """``(done, step or result)`` after sending ``value`` (or throwing ``error``)."""
     try:
         step = plan.send(value) if error is None else plan.throw(error)
@@ -312,6 +316,40 @@ async def _do_async(step: Step, pool: ClientPool, responses: contextlib.AsyncExi
     if step.heavy:
         return await asyncio.to_thread(step.function, *step.args)
     return step.function(*step.args)
+
+
+# -- plans over other calls -------------------------------------------------------------------
+
+
+def drive(plan: Generator[Any, Any, R], call: Callable[[Any], Any]) -> R:
+    """Run a plan whose steps are not HTTP requests: each item it yields is answered with
+    ``call(item)``; an exception ``call`` raises is thrown into the plan."""
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        done, item = _advance(plan, value, error)
+        if done:
+            return item
+        value, error = None, None
+        try:
+            value = call(item)
+        except Exception as exc:
+            error = exc
+
+
+async def drive_async(plan: Generator[Any, Any, R], call: Callable[[Any], Awaitable[Any]]) -> R:
+    """Async twin of :func:`drive`: each item is answered with ``await call(item)``."""
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        done, item = _advance(plan, value, error)
+        if done:
+            return item
+        value, error = None, None
+        try:
+            value = await call(item)
+        except Exception as exc:
+            error = exc
 
 
 # -- bounded concurrency -----------------------------------------------------------------------
