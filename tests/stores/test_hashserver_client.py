@@ -348,3 +348,46 @@ def test_plain_download_hashed_while_received_is_still_refused_when_wrong(wrong_
         client.get(checksum)
     with pytest.raises(module.CorruptBufferError, match="another checksum"):
         asyncio.run(client.get_async(checksum))
+
+
+@pytest.fixture
+def slow_first_byte_server():
+    """Answers every GET after ``delay`` seconds of silence, as hashserver does while it
+    hashes a large file before sending it; ``release`` ends the silence early."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = b"slowly hashed " * 1000
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            release.wait(60)  # bounded: the test releases it
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", body, release
+    release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_buffer_the_server_is_still_hashing_is_waited_for(slow_first_byte_server):
+    url, body, release = slow_first_byte_server
+    client = HashServer(url, timeout=0.5, read_timeout=120, deadline=0.5, retries=0)
+    thread, outcome = run_in_thread(client.get, Checksum.of(body))
+    thread.join(3.0)  # well past both 0.5 s bounds
+    assert thread.is_alive(), outcome
+    release.set()
+    thread.join(120)
+    assert outcome.get("result") == body, outcome
