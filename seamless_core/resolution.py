@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
@@ -182,6 +183,17 @@ class _Flight:
 
 _flights: dict[Checksum, _Flight] = {}
 _flights_lock = threading.Lock()
+
+
+def _forget_flights_in_child() -> None:
+    # Their leaders are threads of the parent: nothing would ever land them here.
+    global _flights_lock
+    _flights.clear()
+    _flights_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_flights_in_child)
 
 
 def _board(checksum: Checksum) -> tuple[_Flight, bool]:
