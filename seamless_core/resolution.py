@@ -6,6 +6,12 @@ then each registered store in order. A hit from a folder or store is registered 
 cache, with that store's download-cost profile declared. ``fingertip`` adds a last resort:
 the registered recomputation providers.
 
+Concurrent resolves of one checksum, in threads or tasks, download it once (single
+flight: the first one leads, the others wait for its outcome). :func:`resolve_batch_sync`
+and :func:`resolve_batch_async` resolve many checksums with a bounded number of downloads
+at once. The lookup and the recomputation are each written once, as a generator, and
+driven by a sync and an async runner.
+
 The synchronous functions never start an event loop of their own when one is running, so
 they work inside Jupyter; the asynchronous ones use the stores' async methods (which run
 blocking reads in a worker thread, or talk to a server without blocking the loop).
@@ -17,8 +23,9 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 
 from . import stores
@@ -27,8 +34,15 @@ from .buffer import Buffer
 from .cache import get_buffer_cache
 from .checksum import Checksum, as_checksum
 from .stores.base import BufferStore, CorruptBufferError
+from .stores.http import drive, drive_async, env_int, map_bounded, map_bounded_async
 
 logger = logging.getLogger(__name__)
+
+_Found = tuple[Buffer | None, list[Exception]]
+
+#: Downloads at once in :func:`resolve_batch_sync` / :func:`resolve_batch_async`.
+DEFAULT_RESOLVE_CONCURRENCY = 8
+RESOLVE_CONCURRENCY_ENV = "SEAMLESS_RESOLVE_CONCURRENCY"
 
 TRIVIAL_CONTENTS = (b"", b"{}", b"{}\n", b"[]", b"[]\n")
 _TRIVIAL: dict[Checksum, bytes] = {Checksum.of(content): content for content in TRIVIAL_CONTENTS}
@@ -45,6 +59,8 @@ __all__ = [
     "recompute_sync",
     "register_fingertip_provider",
     "resolve_async",
+    "resolve_batch_async",
+    "resolve_batch_sync",
     "resolve_sync",
     "unregister_fingertip_provider",
 ]
@@ -104,13 +120,15 @@ def _accept_content(
     return buffer
 
 
-def _from_storage(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
-    """Blocking: ask the spill folder and the stores in turn. Returns the buffer (or None)
-    and the errors met on the way (corrupt copies, unreachable stores)."""
+def _lookup(checksum: Checksum) -> Generator[BufferStore, bytes | None, _Found]:
+    """The lookup, once for both runners: yields each store to ask in turn (the spill
+    folder first), receives what its ``get`` returned (or has its exception thrown in),
+    and returns the buffer (or None) with the errors met on the way (corrupt copies,
+    unreachable stores)."""
     errors: list[Exception] = []
     for store in _sources():
         try:
-            content = store.get(checksum)
+            content = yield store
         except Exception as exc:
             _failed(store, checksum, exc, errors)
             continue
@@ -121,20 +139,14 @@ def _from_storage(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
     return None, errors
 
 
-async def _from_storage_async(checksum: Checksum) -> tuple[Buffer | None, list[Exception]]:
+def _from_storage(checksum: Checksum) -> _Found:
+    """Blocking: ask the spill folder and the stores in turn."""
+    return drive(_lookup(checksum), lambda store: store.get(checksum))
+
+
+async def _from_storage_async(checksum: Checksum) -> _Found:
     """Async twin of :func:`_from_storage`, through the stores' async methods."""
-    errors: list[Exception] = []
-    for store in _sources():
-        try:
-            content = await store.get_async(checksum)
-        except Exception as exc:
-            _failed(store, checksum, exc, errors)
-            continue
-        if content is not None:
-            buffer = _accept_content(store, checksum, content, errors)
-            if buffer is not None:
-                return buffer, errors
-    return None, errors
+    return await drive_async(_lookup(checksum), lambda store: store.get_async(checksum))
 
 
 def _miss(checksum: Checksum, errors: list[Exception], what: str = "") -> CacheMissError:
@@ -150,10 +162,63 @@ def _miss(checksum: Checksum, errors: list[Exception], what: str = "") -> CacheM
     )
 
 
-def resolve_sync(checksum: Checksum | str | bytes) -> Buffer:
-    """The buffer for ``checksum``; ``CacheMissError`` if nothing has it. Blocks on store
-    I/O, and is safe to call inside a running event loop."""
-    checksum = _as_checksum(checksum)
+class _Abandoned(Exception):
+    """The leader of a flight stopped without an outcome (cancelled, interrupted): its
+    followers try again themselves."""
+
+
+class _Flight:
+    """One download in progress, which concurrent resolves of the same checksum join
+    (sync or async) instead of downloading it again."""
+
+    __slots__ = ("future", "thread")
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        # Running: a follower's cancelled wait (asyncio.wrap_future) cannot cancel it.
+        self.future.set_running_or_notify_cancel()
+        self.thread = threading.get_ident()
+
+
+_flights: dict[Checksum, _Flight] = {}
+_flights_lock = threading.Lock()
+
+
+def _forget_flights_in_child() -> None:
+    # Their leaders are threads of the parent: nothing would ever land them here.
+    global _flights_lock
+    _flights.clear()
+    _flights_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_flights_in_child)
+
+
+def _board(checksum: Checksum) -> tuple[_Flight, bool]:
+    """The flight of ``checksum`` and whether the caller leads it (starting it now)."""
+    with _flights_lock:
+        flight = _flights.get(checksum)
+        if flight is not None:
+            return flight, False
+        flight = _flights[checksum] = _Flight()
+        return flight, True
+
+
+def _land(checksum: Checksum, flight: _Flight, outcome: Any) -> None:
+    with _flights_lock:
+        if _flights.get(checksum) is flight:
+            del _flights[checksum]
+    if isinstance(outcome, Exception):
+        flight.future.set_exception(outcome)
+    elif isinstance(outcome, BaseException):
+        flight.future.set_exception(_Abandoned())
+    else:
+        flight.future.set_result(outcome)
+
+
+def _fetch(checksum: Checksum) -> Buffer:
+    # Again: the flight that ended just before this one began may have brought it.
     buffer = _from_memory(checksum)
     if buffer is not None:
         return buffer
@@ -163,9 +228,7 @@ def resolve_sync(checksum: Checksum | str | bytes) -> Buffer:
     return buffer
 
 
-async def resolve_async(checksum: Checksum | str | bytes) -> Buffer:
-    """Async twin of :func:`resolve_sync`; stores are read through their async methods."""
-    checksum = _as_checksum(checksum)
+async def _fetch_async(checksum: Checksum) -> Buffer:
     buffer = _from_memory(checksum)
     if buffer is not None:
         return buffer
@@ -173,6 +236,92 @@ async def resolve_async(checksum: Checksum | str | bytes) -> Buffer:
     if buffer is None:
         raise _miss(checksum, errors) from (errors[0] if errors else None)
     return buffer
+
+
+def resolve_sync(checksum: Checksum | str | bytes) -> Buffer:
+    """The buffer for ``checksum``; ``CacheMissError`` if nothing has it. Blocks on store
+    I/O, and is safe to call inside a running event loop. Concurrent resolves of one
+    checksum (in threads or tasks) download it once."""
+    checksum = _as_checksum(checksum)
+    buffer = _from_memory(checksum)
+    if buffer is not None:
+        return buffer
+    while True:
+        flight, leader = _board(checksum)
+        if leader:
+            break
+        if flight.thread == threading.get_ident():
+            # Led by a task of the event loop this thread runs: waiting here would stop
+            # that loop, and the flight with it.
+            return _fetch(checksum)
+        try:
+            return flight.future.result()
+        except _Abandoned:
+            continue
+    try:
+        buffer = _fetch(checksum)
+    except BaseException as exc:
+        _land(checksum, flight, exc)
+        raise
+    _land(checksum, flight, buffer)
+    return buffer
+
+
+async def resolve_async(checksum: Checksum | str | bytes) -> Buffer:
+    """Async twin of :func:`resolve_sync`; stores are read through their async methods."""
+    checksum = _as_checksum(checksum)
+    buffer = _from_memory(checksum)
+    if buffer is not None:
+        return buffer
+    while True:
+        flight, leader = _board(checksum)
+        if leader:
+            break
+        try:
+            return await asyncio.wrap_future(flight.future)
+        except _Abandoned:
+            continue
+    try:
+        buffer = await _fetch_async(checksum)
+    except BaseException as exc:
+        _land(checksum, flight, exc)
+        raise
+    _land(checksum, flight, buffer)
+    return buffer
+
+
+def _concurrency(concurrency: int | None) -> int:
+    if concurrency is not None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        return concurrency
+    return env_int(RESOLVE_CONCURRENCY_ENV, DEFAULT_RESOLVE_CONCURRENCY)
+
+
+def _all_or_raise(results: list[Any]) -> list[Buffer]:
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+def resolve_batch_sync(
+    checksums: Iterable[Checksum | str | bytes], concurrency: int | None = None
+) -> list[Buffer]:
+    """:func:`resolve_sync` of each checksum, in order, with up to ``concurrency``
+    (default 8, or ``SEAMLESS_RESOLVE_CONCURRENCY``) downloads at once; after all have
+    finished, the first failure (a ``CacheMissError``) is raised."""
+    items = [_as_checksum(c) for c in checksums]
+    return _all_or_raise(map_bounded(resolve_sync, items, _concurrency(concurrency)))
+
+
+async def resolve_batch_async(
+    checksums: Iterable[Checksum | str | bytes], concurrency: int | None = None
+) -> list[Buffer]:
+    """Async twin of :func:`resolve_batch_sync`."""
+    items = [_as_checksum(c) for c in checksums]
+    limit = _concurrency(concurrency)
+    return _all_or_raise(await map_bounded_async(resolve_async, items, limit))
 
 
 # -- recomputation ---------------------------------------------------------------------------
@@ -233,18 +382,33 @@ def _wait_for(awaitable: Awaitable) -> Any:
         return executor.submit(asyncio.run, _awaited(awaitable)).result()
 
 
+def _recompute(checksum: Checksum, miss: CacheMissError | None) -> Generator[Any, Any, Buffer]:
+    """Recomputation, once for both runners: yields each provider in registration order,
+    receives its (awaited) result, returns the first acceptable buffer."""
+    for provider in _providers:
+        buffer = _accept(checksum, (yield provider), provider)
+        if buffer is not None:
+            return buffer
+    raise _miss(checksum, [], ", and no fingertip provider could recompute it") from miss
+
+
+def _call_provider(provider: FingertipProvider, checksum: Checksum) -> Any:
+    result = provider(checksum)
+    return _wait_for(result) if inspect.isawaitable(result) else result
+
+
+async def _call_provider_async(provider: FingertipProvider, checksum: Checksum) -> Any:
+    if inspect.iscoroutinefunction(provider):
+        return await provider(checksum)
+    result = await asyncio.to_thread(provider, checksum)
+    return (await result) if inspect.isawaitable(result) else result
+
+
 def recompute_sync(checksum: Checksum | str | bytes, miss: CacheMissError | None = None) -> Buffer:
     """Ask the fingertip providers, in registration order, for the buffer of ``checksum``;
     ``CacheMissError`` (chained to ``miss``, the failed lookup) if none can recompute it."""
     checksum = _as_checksum(checksum)
-    for provider in _providers:
-        result = provider(checksum)
-        if inspect.isawaitable(result):
-            result = _wait_for(result)
-        buffer = _accept(checksum, result, provider)
-        if buffer is not None:
-            return buffer
-    raise _miss(checksum, [], ", and no fingertip provider could recompute it") from miss
+    return drive(_recompute(checksum, miss), lambda p: _call_provider(p, checksum))
 
 
 async def recompute_async(
@@ -252,17 +416,8 @@ async def recompute_async(
 ) -> Buffer:
     """Async twin of :func:`recompute_sync`; synchronous providers run in a worker thread."""
     checksum = _as_checksum(checksum)
-    for provider in _providers:
-        if inspect.iscoroutinefunction(provider):
-            result = await provider(checksum)
-        else:
-            result = await asyncio.to_thread(provider, checksum)
-            if inspect.isawaitable(result):
-                result = await result
-        buffer = _accept(checksum, result, provider)
-        if buffer is not None:
-            return buffer
-    raise _miss(checksum, [], ", and no fingertip provider could recompute it") from miss
+    plan = _recompute(checksum, miss)
+    return await drive_async(plan, lambda p: _call_provider_async(p, checksum))
 
 
 def fingertip_sync(checksum: Checksum | str | bytes) -> Buffer:

@@ -8,6 +8,11 @@ client and the calling task for the async one. The network backend of the client
 connection pool is wrapped to apply it (:func:`install`); a client whose pool cannot be
 reached still has its body reads checked between chunks (:meth:`Deadline.check`).
 
+A deadline may allow a longer wait for the server's first byte (``wait``): hashserver
+holds the GET of a promised buffer until it arrives and hashes a file before sending it.
+The wrapped reads tell the deadline when the first bytes came (:meth:`Deadline.started`);
+from then on the ordinary bound counts.
+
 httpcore is imported only when a client is set up, never at import of this module.
 """
 
@@ -21,17 +26,31 @@ __all__ = ["Deadline", "active", "install"]
 
 
 class Deadline:
-    """The moment (``time.monotonic()``) by which the current request must be done."""
+    """The moment (``time.monotonic()``) by which the current request must be done.
 
-    __slots__ = ("at", "what")
+    ``wait`` allows a server to take longer than ``seconds`` before its first byte (a
+    hashserver holds a GET on a promised buffer, and hashes a file before sending it):
+    until the first bytes arrive the request may take ``max(seconds, wait)``; from then
+    on, ``seconds`` (plus any :meth:`extend`) counted from that first byte."""
 
-    def __init__(self, seconds: float, what: str) -> None:
-        self.at = time.monotonic() + seconds
+    __slots__ = ("at", "seconds", "waiting", "what")
+
+    def __init__(self, seconds: float, what: str, wait: float = 0.0) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + max(seconds, wait)
+        self.waiting = wait > seconds
         self.what = what
 
     def extend(self, seconds: float) -> None:
         """Allow ``seconds`` more (once a response announces how much it will send)."""
         self.at += seconds
+        self.seconds += seconds
+
+    def started(self) -> None:
+        """The server's first bytes arrived: the deadline now counts from here."""
+        if self.waiting:
+            self.waiting = False
+            self.at = time.monotonic() + self.seconds
 
     def left(self) -> float:
         return self.at - time.monotonic()
@@ -50,6 +69,13 @@ _current: ContextVar[Deadline | None] = ContextVar("seamless_request_deadline", 
 def active() -> ContextVar[Deadline | None]:
     """The context variable holding the deadline of the request in progress, if any."""
     return _current
+
+
+def _received(data: bytes) -> bytes:
+    deadline = _current.get()
+    if data and deadline is not None and deadline.waiting:
+        deadline.started()
+    return data
 
 
 def _capped(timeout: float | None, error: type[Exception]) -> float | None:
@@ -75,7 +101,8 @@ def _wrappers() -> dict[str, type]:
             self._inner = inner
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return self._inner.read(max_bytes, _capped(timeout, httpcore.ReadTimeout))
+            timeout = _capped(timeout, httpcore.ReadTimeout)
+            return _received(self._inner.read(max_bytes, timeout))
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
             self._inner.write(buffer, _capped(timeout, httpcore.WriteTimeout))
@@ -112,7 +139,8 @@ def _wrappers() -> dict[str, type]:
             self._inner = inner
 
         async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return await self._inner.read(max_bytes, _capped(timeout, httpcore.ReadTimeout))
+            timeout = _capped(timeout, httpcore.ReadTimeout)
+            return _received(await self._inner.read(max_bytes, timeout))
 
         async def write(self, buffer: bytes, timeout: float | None = None) -> None:
             await self._inner.write(buffer, _capped(timeout, httpcore.WriteTimeout))

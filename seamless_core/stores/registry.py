@@ -229,6 +229,11 @@ async def write_buffer(buffer: Any) -> int:
     import asyncio  # here: importing the registry stays cheap
 
     targets = upload_targets()
+    # As the ecosystem's clients do: readers elsewhere wait for a promised buffer.
+    await asyncio.gather(
+        *(s.promise_async(checksum) for s in targets if hasattr(s, "promise_async")),
+        return_exceptions=True,  # best effort: the put says what is wrong
+    )
     results = await asyncio.gather(
         *(store.put_async(checksum, buffer.content) for store in targets),
         return_exceptions=True,

@@ -33,7 +33,7 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any
 
 from ..checksum import Checksum
@@ -47,6 +47,7 @@ from .base import (
 )
 from .folder import BufferFolder
 from .hashserver import HashServer
+from .http import drive, drive_async
 
 __all__ = ["BUFFER_REMOTE_MODULE", "RemoteStore", "configured_store", "fingertip_provider"]
 
@@ -210,36 +211,71 @@ class RemoteStore(BufferStore):
         self._served.profile = store.cost_profile
         return content
 
+    # Each read is written once, as a plan that yields ``(store, operation, argument)`` and
+    # receives what that store's operation returned (the async runner calls the async
+    # twin, ``operation + "_async"``), or has its exception thrown in.
+
+    def _get_plan(self, readers: list[BufferStore], checksum: Checksum) -> _Plan:
+        errors: list[Exception] = []
+        for store in readers:
+            try:
+                content = yield store, "get", checksum
+            except (CorruptBufferError, OSError) as exc:
+                errors.append(exc)
+                continue
+            if content is not None:
+                return self._serve(store, content)
+        _none_or_raise(errors)
+        return None
+
+    def _has_plan(
+        self, readers: list[BufferStore], checksums: list[Checksum], include_promises: bool
+    ) -> _Plan:
+        found = [False] * len(checksums)
+        errors: list[Exception] = []
+        for store in readers:
+            missing = [i for i, there in enumerate(found) if not there]
+            if not missing:
+                break
+            asked = ([checksums[i] for i in missing], include_promises)
+            try:
+                answers = yield store, "has_batch", asked
+            except OSError as exc:
+                errors.append(exc)
+                continue
+            for i, there in zip(missing, answers):
+                found[i] = there
+        _raise_if_all_failed(errors, self._reader_count())
+        return found
+
+    def _lengths_plan(self, readers: list[BufferStore], checksums: list[Checksum]) -> _Plan:
+        lengths: list[int | None] = [None] * len(checksums)
+        errors: list[Exception] = []
+        for store in readers:
+            missing = [i for i, length in enumerate(lengths) if length is None]
+            if not missing:
+                break
+            try:
+                answers = yield store, "buffer_length_batch", [checksums[i] for i in missing]
+            except OSError as exc:
+                errors.append(exc)
+                continue
+            for i, length in zip(missing, answers):
+                lengths[i] = length
+        _raise_if_all_failed(errors, self._reader_count())
+        return lengths
+
     def get(self, checksum: ChecksumLike) -> bytes | None:
         """The verified buffer from the first folder or server that has it, or ``None``.
 
         When none has it and some failed (unreachable, corrupt copy), the first failure is
         raised: the buffer may be on the one that failed."""
-        checksum = as_checksum(checksum)
-        errors: list[Exception] = []
-        for store in self._readers():
-            try:
-                content = store.get(checksum)
-            except (CorruptBufferError, OSError) as exc:
-                errors.append(exc)
-                continue
-            if content is not None:
-                return self._serve(store, content)
-        return _none_or_raise(errors)
+        return drive(self._get_plan(self._readers(), as_checksum(checksum)), _call)
 
     async def get_async(self, checksum: ChecksumLike) -> bytes | None:
         """Async twin of :meth:`get`."""
-        checksum = as_checksum(checksum)
-        errors: list[Exception] = []
-        for store in await self._readers_async():
-            try:
-                content = await store.get_async(checksum)
-            except (CorruptBufferError, OSError) as exc:
-                errors.append(exc)
-                continue
-            if content is not None:
-                return self._serve(store, content)
-        return _none_or_raise(errors)
+        plan = self._get_plan(await self._readers_async(), as_checksum(checksum))
+        return await drive_async(plan, _call_async)
 
     def has(self, checksum: ChecksumLike) -> bool:
         """Whether any folder or server has the buffer (or has been promised it)."""
@@ -254,47 +290,16 @@ class RemoteStore(BufferStore):
     ) -> list[bool]:
         """For each checksum, whether any folder or server has it; each endpoint is asked
         only about the checksums the previous ones lacked, in one batch."""
-        checksums = [as_checksum(c) for c in checksums]
-        found = [False] * len(checksums)
-        errors: list[Exception] = []
-        for store in self._readers():
-            missing = [i for i, there in enumerate(found) if not there]
-            if not missing:
-                break
-            try:
-                answers = store.has_batch(
-                    [checksums[i] for i in missing], include_promises=include_promises
-                )
-            except OSError as exc:
-                errors.append(exc)
-                continue
-            for i, there in zip(missing, answers):
-                found[i] = there
-        _raise_if_all_failed(errors, self._reader_count())
-        return found
+        asked = [as_checksum(c) for c in checksums]
+        return drive(self._has_plan(self._readers(), asked, include_promises), _call)
 
     async def has_batch_async(
         self, checksums: Sequence[ChecksumLike], *, include_promises: bool = True
     ) -> list[bool]:
         """Async twin of :meth:`has_batch`."""
-        checksums = [as_checksum(c) for c in checksums]
-        found = [False] * len(checksums)
-        errors: list[Exception] = []
-        for store in await self._readers_async():
-            missing = [i for i, there in enumerate(found) if not there]
-            if not missing:
-                break
-            try:
-                answers = await store.has_batch_async(
-                    [checksums[i] for i in missing], include_promises=include_promises
-                )
-            except OSError as exc:
-                errors.append(exc)
-                continue
-            for i, there in zip(missing, answers):
-                found[i] = there
-        _raise_if_all_failed(errors, self._reader_count())
-        return found
+        asked = [as_checksum(c) for c in checksums]
+        plan = self._has_plan(await self._readers_async(), asked, include_promises)
+        return await drive_async(plan, _call_async)
 
     def buffer_length(self, checksum: ChecksumLike) -> int | None:
         """The buffer's length from the first folder or server that has it, or ``None``."""
@@ -306,43 +311,16 @@ class RemoteStore(BufferStore):
 
     def buffer_length_batch(self, checksums: Iterable[ChecksumLike]) -> list[int | None]:
         """:meth:`buffer_length` of each checksum, each endpoint asked in one batch."""
-        checksums = [as_checksum(c) for c in checksums]
-        lengths: list[int | None] = [None] * len(checksums)
-        errors: list[Exception] = []
-        for store in self._readers():
-            missing = [i for i, length in enumerate(lengths) if length is None]
-            if not missing:
-                break
-            try:
-                answers = store.buffer_length_batch([checksums[i] for i in missing])
-            except OSError as exc:
-                errors.append(exc)
-                continue
-            for i, length in zip(missing, answers):
-                lengths[i] = length
-        _raise_if_all_failed(errors, self._reader_count())
-        return lengths
+        asked = [as_checksum(c) for c in checksums]
+        return drive(self._lengths_plan(self._readers(), asked), _call)
 
     async def buffer_length_batch_async(
         self, checksums: Sequence[ChecksumLike]
     ) -> list[int | None]:
         """Async twin of :meth:`buffer_length_batch`."""
-        checksums = [as_checksum(c) for c in checksums]
-        lengths: list[int | None] = [None] * len(checksums)
-        errors: list[Exception] = []
-        for store in await self._readers_async():
-            missing = [i for i, length in enumerate(lengths) if length is None]
-            if not missing:
-                break
-            try:
-                answers = await store.buffer_length_batch_async([checksums[i] for i in missing])
-            except OSError as exc:
-                errors.append(exc)
-                continue
-            for i, length in zip(missing, answers):
-                lengths[i] = length
-        _raise_if_all_failed(errors, self._reader_count())
-        return lengths
+        asked = [as_checksum(c) for c in checksums]
+        plan = self._lengths_plan(await self._readers_async(), asked)
+        return await drive_async(plan, _call_async)
 
     def _reader_count(self) -> int:
         folders, readers, _ = _client_lists(self._module)
@@ -386,7 +364,7 @@ class RemoteStore(BufferStore):
         outcomes: list[bool | BaseException] = []
         for server in self._writers():
             try:
-                outcomes.append(_put_fresh(server, checksum, content))
+                outcomes.append(server.put(checksum, content))
             except Exception as exc:
                 outcomes.append(exc)
         return _combine(outcomes)
@@ -396,7 +374,7 @@ class RemoteStore(BufferStore):
         checksum = as_checksum(checksum)
         writers = await self._writers_async()
         outcomes = await asyncio.gather(
-            *(_put_fresh_async(server, checksum, content) for server in writers),
+            *(server.put_async(checksum, content) for server in writers),
             return_exceptions=True,
         )
         return _combine(list(outcomes))
@@ -407,6 +385,28 @@ class RemoteStore(BufferStore):
             servers = list(self._servers.values())
         for server in servers:
             server.close()
+
+
+_Plan = Generator[tuple[BufferStore, str, Any], Any, Any]
+
+
+def _arguments(operation: str, argument: Any) -> tuple[tuple, dict]:
+    if operation == "has_batch":
+        checksums, include_promises = argument
+        return (checksums,), {"include_promises": include_promises}
+    return (argument,), {}
+
+
+def _call(step: tuple[BufferStore, str, Any]) -> Any:
+    store, operation, argument = step
+    args, kwargs = _arguments(operation, argument)
+    return getattr(store, operation)(*args, **kwargs)
+
+
+async def _call_async(step: tuple[BufferStore, str, Any]) -> Any:
+    store, operation, argument = step
+    args, kwargs = _arguments(operation, argument)
+    return await getattr(store, operation + "_async")(*args, **kwargs)
 
 
 def _unique(urls: set[str], clients: list) -> list[str]:
@@ -433,25 +433,6 @@ def _raise_if_all_failed(errors: list[Exception], endpoints: int) -> None:
     # An answer from some endpoint is an answer; only a store that could ask nobody fails.
     if errors and len(errors) >= endpoints:
         _none_or_raise(errors)
-
-
-# A hashserver answers a PUT with 200 when it stored the buffer now, 201 when it had it,
-# 202 when the same upload is in progress elsewhere.
-_FRESH = 200
-
-
-def _put_fresh(server: HashServer, checksum: Checksum, content: bytes) -> bool:
-    server._require_writable()
-    target = checksum.hex()
-    response = server._send("PUT", target, content=bytes(content))
-    return server._stored(checksum, response, f"PUT /{target}").status_code == _FRESH
-
-
-async def _put_fresh_async(server: HashServer, checksum: Checksum, content: bytes) -> bool:
-    server._require_writable()
-    target = checksum.hex()
-    response = await server._asend("PUT", target, content=bytes(content))
-    return server._stored(checksum, response, f"PUT /{target}").status_code == _FRESH
 
 
 def _combine(outcomes: list[bool | BaseException]) -> bool:
@@ -493,7 +474,9 @@ def configured_store() -> RemoteStore | None:
 
 def _local_reverse_transformations(checksum: Checksum) -> list[Any]:
     try:
-        from seamless_transformer.transformation_cache import get_transformation_cache
+        from seamless_transformer.transformation_cache import (  # type: ignore[import-not-found]
+            get_transformation_cache,
+        )
     except Exception:  # seamless-transformer is not installed (or cannot load)
         return []
     try:

@@ -31,13 +31,14 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from .._progress import ProgressBar
 from ..checksum import Checksum, as_checksum
 from ..errors import UploadFailedWarning
 from . import registry
 from .base import BufferStore, CorruptBufferError, StoreNotWritableError
+from .http import map_bounded
 
 __all__ = [
     "FailedUpload",
@@ -83,8 +84,7 @@ def _content(buffer: Any) -> bytes:
     content = getattr(buffer, "content", buffer)
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"cannot upload a {type(buffer).__name__}: it has no bytes content")
-    # not copied: every store's put takes any bytes-like content (annotated as bytes)
-    return cast(bytes, content)
+    return content if isinstance(content, bytes) else bytes(content)
 
 
 class Uploader:
@@ -181,24 +181,32 @@ class Uploader:
                 failed.append((store, suspension))
             return
         present = self._claims(store, [c for c, _ in batch])
-        for index, ((checksum, buffer), there) in enumerate(zip(batch, present)):
+        missing = []
+        for index, ((checksum, _), there) in enumerate(zip(batch, present)):
             if there:  # the store says so; nobody checked
                 _notify(checksum, store, verified=False)
-                continue
-            error, attempts, confirmed = self._put(store, checksum, buffer)
+            else:
+                missing.append(index)
+        limit = _concurrency(store)
+        _promise(store, [batch[i][0] for i in missing], limit)
+        outcomes = self._put_all(store, [batch[i] for i in missing], limit)
+        first: tuple[Checksum, BaseException, int] | None = None
+        for index, (error, attempts, confirmed) in zip(missing, outcomes):
             if error is None:
                 taken[index] = taken[index] or confirmed
                 continue
+            checksum = batch[index][0]
+            failures[index].append((store, error))
             if isinstance(error, (CorruptBufferError, TypeError)):  # this buffer's problem
-                failures[index].append((store, error))
                 _warn(f"could not upload buffer {checksum} to {store!r}: {error}")
-                continue
+            elif first is None:
+                first = (checksum, error, attempts)
+        if first is not None:
             # The store's problem: down, broken, or refusing uploads (retries are spent, or
-            # would not help). Skip it for a while, and count this batch's remaining
-            # buffers for it as failed too.
+            # would not help). Skip it for a while; the buffers of this batch not tried
+            # after that failed with its error.
+            checksum, error, attempts = first
             self._suspended[store] = (time.monotonic() + SUSPEND_SECONDS, error)
-            for failed in failures[index:]:
-                failed.append((store, error))
             tries = f" after {attempts} attempts" if attempts > 1 else ""
             _warn(
                 f"could not upload buffer {checksum} to {store!r}{tries}: {error}. "
@@ -206,7 +214,26 @@ class Uploader:
                 "seamless_core.stores.failed_uploads() lists the buffers that did not "
                 "reach it."
             )
-            return
+
+    def _put_all(
+        self, store: BufferStore, items: list[tuple[Checksum, Any]], limit: int
+    ) -> list[tuple[BaseException | None, int, bool]]:
+        """:meth:`_put` of each item, up to ``limit`` at once. Once one fails for the
+        store's sake, the items not yet started are not tried (they fail with its error)."""
+        stopped: list[BaseException] = []
+
+        def put(item: tuple[Checksum, Any]) -> tuple[BaseException | None, int, bool]:
+            if stopped:
+                return stopped[0], 0, False
+            outcome = self._put(store, *item)
+            error = outcome[0]
+            if error is not None and not isinstance(error, (CorruptBufferError, TypeError)):
+                stopped.append(error)
+            return outcome
+
+        results = map_bounded(put, items, limit)
+        # _put returns its errors; anything raised here is a bug, reported as a failure.
+        return [r if isinstance(r, tuple) else (r, 1, False) for r in results]
 
     @staticmethod
     def _claims(store: BufferStore, checksums: list[Checksum]) -> list[bool]:
@@ -325,6 +352,35 @@ class Uploader:
 
     def forget_suspensions(self) -> None:
         self._suspended.clear()
+
+
+def _concurrency(store: BufferStore) -> int:
+    """How many puts (and promises) to run at once for ``store``: what it says it takes
+    (``HashServer.concurrency``), else one at a time."""
+    value = getattr(store, "concurrency", 1)
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
+def _promise(store: BufferStore, checksums: list[Checksum], limit: int) -> None:
+    """Announce the coming uploads to a store that takes promises (a hashserver), so that
+    readers elsewhere wait for these buffers instead of missing them. Best effort: a
+    failed promise is no failed upload (the put says what is wrong), and after one has
+    failed the others are not sent."""
+    promise = getattr(store, "promise", None)
+    if promise is None or not checksums:
+        return
+    failed: list[BaseException] = []
+
+    def announce(checksum: Checksum) -> None:
+        if failed:
+            return
+        try:
+            promise(checksum)
+        except Exception as exc:
+            failed.append(exc)
+            logger.debug("promise of %s to %r failed: %s", checksum, store, exc)
+
+    map_bounded(announce, checksums, limit)
 
 
 def _notify(checksum: Checksum, store: BufferStore, verified: bool) -> None:

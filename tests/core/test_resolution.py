@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 
 import pytest
 from helpers.cache import DictStore
@@ -232,3 +233,33 @@ def test_store_registry():
         stores.remove(store)
     with pytest.raises(TypeError):
         stores.add(42)
+
+
+def test_a_forked_child_does_not_wait_for_its_parents_downloads(tmp_path):
+    import multiprocessing
+
+    from seamless_core import resolution
+
+    folder = stores.add(BufferFolder(tmp_path, writable=True))
+    content = b"resolved in a child"
+    folder.put(Checksum.of(content), content)
+    # A download in flight in this process when it forks, led by another thread.
+    boarded = []
+    thread = threading.Thread(
+        target=lambda: boarded.append(resolution._board(Checksum.of(content)))
+    )
+    thread.start()
+    thread.join()
+    flight, leader = boarded[0]
+    assert leader
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(1) as pool:
+            result = pool.apply_async(_resolve_in_child, (Checksum.of(content).hex(),))
+            assert result.get(timeout=120) == content
+    finally:
+        resolution._land(Checksum.of(content), flight, None)
+
+
+def _resolve_in_child(hex_checksum: str) -> bytes:
+    return Checksum(hex_checksum).resolve().content
