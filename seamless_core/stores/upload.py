@@ -38,7 +38,6 @@ from ..checksum import Checksum, as_checksum
 from ..errors import UploadFailedWarning
 from . import registry
 from .base import BufferStore, CorruptBufferError, StoreNotWritableError
-from .http import map_bounded
 
 __all__ = [
     "FailedUpload",
@@ -231,6 +230,8 @@ class Uploader:
                 stopped.append(error)
             return outcome
 
+        from .http import map_bounded  # here: the HTTP helpers load asyncio
+
         results = map_bounded(put, items, limit)
         # _put returns its errors; anything raised here is a bug, reported as a failure.
         return [r if isinstance(r, tuple) else (r, 1, False) for r in results]
@@ -379,6 +380,8 @@ def _promise(store: BufferStore, checksums: list[Checksum], limit: int) -> None:
         except Exception as exc:
             failed.append(exc)
             logger.debug("promise of %s to %r failed: %s", checksum, store, exc)
+
+    from .http import map_bounded  # here: the HTTP helpers load asyncio
 
     map_bounded(announce, checksums, limit)
 
