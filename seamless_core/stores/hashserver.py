@@ -79,13 +79,9 @@ _ENCODINGS = {"identity": None, "": None, "gzip": ".gz", "x-gzip": ".gz", "zstd"
 
 
 def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError as exc:
-        raise ImportError(
-            "HashServer needs httpx: pip install 'seamless-core[http]' (or httpx)"
-        ) from exc
-    return httpx
+    from .._optional import require
+
+    return require("httpx", "http", "HashServer (the hashserver store)")
 
 
 def is_loopback_host(host: str) -> bool:
