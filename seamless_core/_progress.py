@@ -5,10 +5,14 @@ from __future__ import annotations
 import _thread
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 _WIDTH = 28
 _REFRESH = 0.1  # seconds between redraws
+#: Seconds of work before a bar appears (short runs stay silent); the default ``delay``.
+DELAY = 0.5
 
 
 def interactive(stream: TextIO) -> bool:
@@ -51,7 +55,7 @@ class ProgressBar:
         unit: str = "",
         *,
         stream: TextIO | None = None,
-        delay: float = 0.5,
+        delay: float | None = None,
         enabled: bool | None = None,
     ) -> None:
         self.total = total
@@ -61,9 +65,10 @@ class ProgressBar:
         self._stream = stream if stream is not None else sys.stderr
         self._enabled = interactive(self._stream) if enabled is None else enabled
         self._start = time.monotonic()
-        self._delay = delay
+        self._delay = DELAY if delay is None else delay
         self._last_draw = 0.0
-        self._drawn = False
+        self._drawn = False  # whether the bar is on screen now
+        self._paused = False
         self._lock = _thread.allocate_lock()  # _thread: no need to import threading
 
     @property
@@ -86,7 +91,7 @@ class ProgressBar:
             self._maybe_draw()
 
     def _maybe_draw(self) -> None:
-        if not self._enabled:
+        if not self._enabled or self._paused:
             return
         now = time.monotonic()
         if now - self._start < self._delay or now - self._last_draw < _REFRESH:
@@ -112,8 +117,37 @@ class ProgressBar:
             return
         self._drawn = True
 
+    def _erase(self) -> None:
+        if self._drawn and self._enabled:
+            try:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._enabled = False
+        self._drawn = False
+
+    def clear(self) -> None:
+        """Erase the bar from its line, so that what is printed next starts a clean line;
+        it is drawn again at the next update."""
+        with self._lock:
+            self._erase()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Erase the bar and draw nothing until the block ends: for printing results to a
+        terminal the bar shares (stdout and stderr on one screen)."""
+        with self._lock:
+            self._erase()
+            self._paused = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused = False
+                self._last_draw = 0.0  # redraw at the next update
+
     def close(self) -> None:
-        """Draw the final state (if anything was drawn) and end the line."""
+        """Draw the final state (if the bar is on screen) and end the line."""
         with self._lock:
             if self._drawn and self._enabled:
                 self._draw()
