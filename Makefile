@@ -9,6 +9,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 # JupyterLab refuses to run as root unless told (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The browser tests drive Debian's Chromium, and apt-get install it when it is missing
+# (as root). `make test SKIP_BROWSER=1` leaves them out.
+SKIP_BROWSER ?=
+CHROMIUM := /usr/bin/chromium
+BROWSER_NOTE := make: $(CHROMIUM) is missing: the browser tests will now install Debian's \
+	chromium with apt-get (needs root, takes minutes). To skip them: make test SKIP_BROWSER=1
 
 .PHONY: test test-downstream test-browser screenshots lab notebooks docs lint bench clean
 
@@ -35,7 +41,12 @@ test: $(STAMP)
 	$(BIN)/python -m ruff check seamless_core tests benchmarks docs
 	$(BIN)/python -m ruff format --check seamless_core tests benchmarks docs
 	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/downstream
+ifeq ($(SKIP_BROWSER),)
+	@test -x $(CHROMIUM) || echo "$(BROWSER_NOTE)"
 	$(BIN)/python -m pytest tests/browser
+else
+	@echo "make: browser tests skipped (SKIP_BROWSER=$(SKIP_BROWSER))"
+endif
 	SEAMLESS_DOWNSTREAM=1 timeout 1500 $(BIN)/python -m pytest tests/downstream -q
 	$(BIN)/python -m pytest $(NBVAL) notebooks
 
@@ -47,6 +58,7 @@ test-downstream: $(STAMP)
 
 # Only the real-browser tests: JupyterLab in headless Chromium (installed when missing).
 test-browser: $(STAMP)
+	@test -x $(CHROMIUM) || echo "$(BROWSER_NOTE)"
 	$(BIN)/python -m pytest tests/browser -m browser
 
 # The browser tests again, keeping their dashboard screenshots as the documentation's pictures.
