@@ -92,6 +92,26 @@ def value_checksum(value: Any, celltype: str | None = None) -> Checksum:
     return Checksum.of(content)
 
 
+def _progress_file_checksum(path: str) -> Checksum:
+    """A file's checksum, with a progress bar (in bytes) when it takes long."""
+    from .._progress import ProgressBar
+    from ..files import file_checksum
+
+    with ProgressBar(os.path.getsize(path), "hashing", "B") as bar:
+        return file_checksum(path, progress=bar.advance if bar.enabled else None)
+
+
+def _directory_checksum(path: str) -> Checksum:
+    """A directory's checksum, as ``seamless-checksum-index`` writes it to DIR.CHECKSUM
+    (the checksum of its index), with a progress bar (in files) when it takes long."""
+    from .._progress import ProgressBar
+    from ..files import directory_index, index_buffer
+
+    with ProgressBar(None, "indexing", "files") as bar:
+        index = directory_index(path, progress=bar.update if bar.enabled else None)
+    return Checksum.of(index_buffer(index).content)
+
+
 @magics_class
 class SeamlessMagics(Magics):
     """``%checksum`` and ``%%buffer``: checksums and buffers from notebook values."""
@@ -131,8 +151,9 @@ class SeamlessMagics(Magics):
         "--file",
         metavar="PATH",
         help="checksum a file instead, as seamless-checksum does: streamed, and decompressed "
-        "for .zst/.gz names ($name and {expression} expand). Comes first: the rest of the "
-        "line is the path.",
+        "for .zst/.gz names; or a directory, as seamless-checksum-index does (the checksum "
+        "of its index). $name and {expression} expand. Comes first: the rest of the line "
+        "is the path.",
     )
     @argument(
         "expression",
@@ -149,6 +170,7 @@ class SeamlessMagics(Magics):
             %checksum data
             %checksum {"a": 1} --celltype plain
             %checksum -f results.npy
+            %checksum -f data/
 
         ``--celltype`` may come before or after the expression, which is taken as typed;
         ``-f`` comes first, and the rest of the line is the path.
@@ -196,18 +218,16 @@ class SeamlessMagics(Magics):
         if not path.strip():
             raise UsageError("%checksum -f: the file path is missing (%checksum -f PATH)")
         path = os.path.expanduser(self._expand(path))
-        from ..files import file_checksum
-
         try:
-            return file_checksum(path)
-        except FileNotFoundError:
-            raise UsageError(f"%checksum -f: no such file: {path}") from None
-        except IsADirectoryError:
-            raise UsageError(
-                f"%checksum -f: {path} is a directory (use seamless-checksum-index)"
-            ) from None
+            if os.path.isdir(path):
+                return _directory_checksum(path)
+            return _progress_file_checksum(path)
+        except FileNotFoundError as exc:
+            missing = os.fsdecode(exc.filename) if exc.filename is not None else path
+            raise UsageError(f"%checksum -f: no such file: {missing}") from None
         except OSError as exc:
-            raise UsageError(f"%checksum -f: cannot read {path}: {exc.strerror or exc}") from None
+            where = os.fsdecode(exc.filename) if exc.filename is not None else path
+            raise UsageError(f"%checksum -f: cannot read {where}: {exc.strerror or exc}") from None
         except ValueError as exc:  # a corrupt .zst/.gz
             raise UsageError(f"%checksum -f: {_one_line(exc)}") from None
 

@@ -248,8 +248,22 @@ def test_checksum_errors(ip, tmp_path):
     assert "as int" in message
     message = usage_error(checksum, ip, f"-f {tmp_path / 'missing'}")
     assert message == f"%checksum -f: no such file: {tmp_path / 'missing'}"
-    message = usage_error(checksum, ip, f"-f {tmp_path}")
-    assert "is a directory" in message
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "dangling").symlink_to("nowhere")
+    message = usage_error(checksum, ip, f"-f {tmp_path / 'tree'}")
+    assert message == f"%checksum -f: no such file: {tmp_path / 'tree' / 'dangling'}"
+
+
+def test_checksum_of_a_directory_is_that_of_its_index(ip, tmp_path):
+    from seamless_core.cli import checksum_index
+
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "a.txt").write_text("a\n")
+    (tmp_path / "data" / "sub" / "b.json").write_text("[1]\n")
+    assert checksum_index.main([str(tmp_path / "data")]) == 0
+    written = (tmp_path / "data.CHECKSUM").read_text().strip()
+    assert checksum(ip, f"-f {tmp_path / 'data'}").hex() == written
+    assert checksum(ip, f"-f {tmp_path / 'data'}/").hex() == written
 
 
 @pytest.mark.parametrize("line", ["-f", "--file", "-f  ", "--file=", "-f ''", '-f ""'])
