@@ -69,9 +69,11 @@ screenshots: $(STAMP)
 lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ROOT)
 
-# Run the notebooks again and store their outputs (after changing a notebook or a view).
+# Run the notebooks again and store their outputs (after changing a notebook or a view),
+# without this machine's memory size (notebooks/scrub_outputs.py).
 notebooks: $(LAB_STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NOTEBOOKS)
+	$(BIN)/python notebooks/scrub_outputs.py $(NOTEBOOKS)
 
 # The documentation site, from the stored notebook outputs; any warning fails the build.
 docs: $(DOCS_STAMP)
