@@ -159,3 +159,32 @@ def test_on_a_terminal_the_text_bar(monkeypatch):
     assert stream.getvalue().endswith(
         "\rwork: [############################] 100% 4/4 files\x1b[K\n"
     )
+
+
+def test_a_long_flush_shows_a_widget_bar_in_a_kernel(kernel, tmp_path):
+    # A folder store whose first upload waits for a gate that a timer opens: flush() waits
+    # long enough for its bar to be drawn, on any machine.
+    code = f"""
+    import sys, threading
+    sys.modules["tqdm"] = None
+    from seamless_core import Buffer, stores
+    from seamless_core.stores import BufferFolder
+
+    gate = threading.Event()
+
+    class Gated(BufferFolder):
+        def put(self, checksum, content):
+            gate.wait(60)  # opened at once by the timer: the bound is for a failure
+            return super().put(checksum, content)
+
+    stores.add(Gated({str(tmp_path)!r}, writable=True))
+    held = [Buffer(bytes([n]) * 100) for n in range(3)]
+    for buffer in held:
+        buffer.incref()
+    threading.Timer(0.5, gate.set).start()
+    assert stores.flush(timeout=60)
+    """
+    displays, comms, text = shown(run(kernel, code))
+    assert len(displays) == 1 and "\r" not in text, text
+    labels = [s["value"] for s in states(comms) if isinstance(s.get("value"), str)]
+    assert "uploading buffers: 3/3 buffers" in labels, labels
