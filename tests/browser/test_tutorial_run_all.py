@@ -74,7 +74,9 @@ def test_run_all_keeps_a_live_dashboard(browser, jupyter_lab, notebook_path, tmp
     try:
         page.goto(jupyter_lab.url(f"lab/tree/{notebook_path}"), wait_until="domcontentloaded")
         page.wait_for_function(_JS_READY, timeout=PAGE_TIMEOUT, polling=250)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+        # a fresh kernel: the server may keep the one an earlier test used on this notebook
+        page.evaluate(_JS_RESTART)
+        page.wait_for_function(_JS_READY, timeout=PAGE_TIMEOUT, polling=250)
 
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_function(_JS_ALL_RAN, timeout=RUN_ALL_TIMEOUT, polling=250)
