@@ -581,3 +581,15 @@ def test_index_errors_never_land_on_the_progress_line(tree, terminal):
     reports = [line for line in terminal.lines() if "dangling" in line]
     assert len(reports) == 2
     assert all(line.startswith("seamless-checksum-index: tree/dangling: ") for line in reports)
+
+
+def test_a_broken_link_is_named_as_such(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    Path("good").write_bytes(b"good")
+    Path("dangling").symlink_to("gone")
+    assert checksum.main(["dangling", "good"]) == 1
+    out, err = capfd.readouterr()
+    assert err == "seamless-checksum: dangling: broken symbolic link (to 'gone')\n"
+    assert out == f"{Checksum.of(b'good').hex()}  good\n"
+    assert checksum.main(["missing"]) == 1  # a plain missing file keeps the plain reason
+    assert capfd.readouterr().err == "seamless-checksum: missing: No such file or directory\n"
