@@ -9,6 +9,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 # JupyterLab refuses to run as root unless told (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The browser tests drive Debian's Chromium, and apt-get install it when it is missing
+# (as root). `make test SKIP_BROWSER=1` leaves them out.
+SKIP_BROWSER ?=
+CHROMIUM := /usr/bin/chromium
+BROWSER_NOTE := make: $(CHROMIUM) is missing: the browser tests will now install Debian's \
+	chromium with apt-get (needs root, takes minutes). To skip them: make test SKIP_BROWSER=1
 
 .PHONY: test test-downstream test-browser screenshots lab notebooks docs lint bench clean
 
@@ -37,7 +43,12 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/downstream
+ifeq ($(SKIP_BROWSER),)
+	@test -x $(CHROMIUM) || echo "$(BROWSER_NOTE)"
 	$(BIN)/python -m pytest tests/browser
+else
+	@echo "make: browser tests skipped (SKIP_BROWSER=$(SKIP_BROWSER))"
+endif
 	SEAMLESS_DOWNSTREAM=1 timeout 1500 $(BIN)/python -m pytest tests/downstream -q
 	$(BIN)/python -m pytest $(NBVAL) notebooks
 
@@ -49,6 +60,7 @@ test-downstream: $(STAMP)
 
 # Only the real-browser tests: JupyterLab in headless Chromium (installed when missing).
 test-browser: $(STAMP)
+	@test -x $(CHROMIUM) || echo "$(BROWSER_NOTE)"
 	$(BIN)/python -m pytest tests/browser -m browser
 
 # The browser tests again, keeping their dashboard screenshots as the documentation's pictures.
@@ -59,9 +71,11 @@ screenshots: $(STAMP)
 lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ROOT)
 
-# Run the notebooks again and store their outputs (after changing a notebook or a view).
+# Run the notebooks again and store their outputs (after changing a notebook or a view),
+# without this machine's memory size (notebooks/scrub_outputs.py).
 notebooks: $(LAB_STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NOTEBOOKS)
+	$(BIN)/python notebooks/scrub_outputs.py $(NOTEBOOKS)
 
 # The documentation site, from the stored notebook outputs; any warning fails the build.
 docs: $(DOCS_STAMP)

@@ -246,25 +246,44 @@ def _digest_in_memory(data: memoryview) -> str:
     return hasher.hexdigest()
 
 
+OnUnreadable = Callable[[OSError], None]
+
+
 def _hash_read(
-    content: bytes, sizes: list[int], prefix: str, names: list[str], positions: list[int]
+    content: bytes,
+    sizes: list[int],
+    prefix: str,
+    names: list[str],
+    positions: list[int],
+    on_unreadable: OnUnreadable | None = None,
 ) -> Digests:
     """Checksums of files read by :func:`_read_starts`; the few that turn out larger than
-    SMALL_FILE are streamed."""
+    SMALL_FILE are streamed. A file that cannot be read raises, or with ``on_unreadable``
+    is handed to it and left out."""
     view, start, digests = memoryview(content), 0, []
     for position, name, size in zip(positions, names, sizes):
         if size < 0:
-            raise OSError(-size, os.strerror(-size), prefix + name)
+            error = OSError(-size, os.strerror(-size), prefix + name)
+            if on_unreadable is None:
+                raise error
+            on_unreadable(error)
+            continue
         if size < SMALL_FILE:  # a short read of a regular file: the whole file
             digests.append((position, _digest_in_memory(view[start : start + size])))
         else:
-            digests.append((position, _pooled_digest(prefix + name).hex()))
+            digests += _hash_compressed(prefix + name, position, on_unreadable)
         start += size
     return digests
 
 
-def _hash_compressed(path: str, position: int) -> Digests:
-    return [(position, _pooled_digest(path).hex())]
+def _hash_compressed(path: str, position: int, on_unreadable: OnUnreadable | None) -> Digests:
+    try:
+        return [(position, _pooled_digest(path).hex())]
+    except OSError as exc:
+        if on_unreadable is None:
+            raise
+        on_unreadable(exc)
+        return []
 
 
 class _Indexer:
@@ -274,8 +293,14 @@ class _Indexer:
     batches per directory (see :data:`READ_BATCH`), compressed ones alone.
     """
 
-    def __init__(self, workers: int | None, progress: Callable[[int, int], None] | None):
+    def __init__(
+        self,
+        workers: int | None,
+        progress: Callable[[int, int], None] | None,
+        on_unreadable: OnUnreadable | None = None,
+    ):
         self.progress = progress
+        self.on_unreadable = on_unreadable
         self.keys: list[str] = []
         self.done = 0  # files hashed so far; only drives a progress display
         on_done = None if progress is None else self.hashed
@@ -291,13 +316,21 @@ class _Indexer:
             # which of "a" and "a.gz" wins a key.
             pending = [(root, "")]
             while pending:
-                pending += reversed(self.directory(*pending.pop()))
+                path, key_prefix = pending.pop()
+                try:
+                    pending += reversed(self.directory(path, key_prefix))
+                except OSError as exc:
+                    if self.on_unreadable is None or path == root:
+                        raise
+                    self.on_unreadable(_with_filename(exc, path))
             digests: list[str | None] = [None] * len(self.keys)
             for batch in self.workers.results():  # a file's error: the first in walk order
                 for position, digest in batch:
                     digests[position] = digest
         if self.progress is not None:
             self.progress(len(self.keys), len(self.keys))
+        if self.on_unreadable is not None:  # the files left out have no digest
+            return {key: digest for key, digest in zip(self.keys, digests) if digest is not None}
         return dict(zip(self.keys, digests))  # type: ignore[arg-type]
 
     def hash_batch(
@@ -309,7 +342,7 @@ class _Indexer:
         content, sizes = _read_starts(directory, prefix, names)
         if _read_clock() - started > SLOW_READ_SECONDS * len(names):
             self.slow = True
-        return _hash_read(content, sizes, prefix, names, positions)
+        return _hash_read(content, sizes, prefix, names, positions, self.on_unreadable)
 
     def batch_size(self) -> int:
         if not self.sampled:
@@ -361,7 +394,9 @@ class _Indexer:
                     _not_utf8(key, prefix + name)
                 keys.append(key)
                 if compressed:
-                    self.workers.submit(_hash_compressed, prefix + name, len(keys) - 1)
+                    self.workers.submit(
+                        _hash_compressed, prefix + name, len(keys) - 1, self.on_unreadable
+                    )
                     continue
                 names.append(name)
                 positions.append(len(keys) - 1)
@@ -379,6 +414,7 @@ def directory_index(
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_unreadable: OnUnreadable | None = None,
 ) -> dict[str, str]:
     """The index of a directory: ``{relative path without compression suffix: hex
     checksum}`` for every file below it (symbolic links to files are followed, those to
@@ -395,8 +431,11 @@ def directory_index(
     subdirectory that cannot be read aborts the whole index with its error (for files, the
     first in the order of the walk). So does a FIFO, device or socket
     (:class:`~seamless_core._compression.NotRegularFileError`), found before any is read.
+    With ``on_unreadable``, a file or subdirectory that cannot be read (a broken link, no
+    permission, an I/O error) is passed to it (from any thread) as an ``OSError`` naming
+    it, and left out of the index instead.
     """
-    return _Indexer(workers, progress).run(os.fspath(directory))
+    return _Indexer(workers, progress, on_unreadable).run(os.fspath(directory))
 
 
 def index_buffer(index: dict[str, str]) -> Buffer:

@@ -4,6 +4,7 @@ with a progress bar, and the exit protocol (0 on success, 1 on errors, 2 on bad 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -26,11 +27,18 @@ class CommandError(Exception):
 
 
 def describe(error: BaseException) -> str:
-    """A one-line message for an error: ``path: reason`` for operating-system errors."""
+    """A one-line message for an error: ``path: reason`` for operating-system errors (a
+    missing file that is a symbolic link is called a broken link, with its target)."""
     if isinstance(error, OSError) and error.strerror:
-        if error.filename is not None:
-            return f"{os.fsdecode(error.filename)}: {error.strerror}"
-        return error.strerror
+        if error.filename is None:
+            return error.strerror
+        path = os.fsdecode(error.filename)
+        if error.errno == errno.ENOENT:
+            try:
+                return f"{path}: broken symbolic link (to {os.readlink(path)!r})"
+            except OSError:
+                pass  # not a link: the plain reason
+        return f"{path}: {error.strerror}"
     return str(error) or type(error).__name__
 
 
@@ -102,13 +110,17 @@ def checksums(paths: Sequence[str]) -> Iterator[tuple[str, Checksum | Exception]
             bar.total = _sizes(paths)
             progress = bar.advance
         if len(paths) == 1:
-            yield paths[0], _checksum_or_error(paths[0], progress)
+            result = _checksum_or_error(paths[0], progress)
+            bar.close()  # finished: the result goes on the next line
+            yield paths[0], result
             return
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(len(paths), default_workers()), "seamless-hash") as pool:
             results = pool.map(lambda path: _checksum_or_error(path, progress), paths)
-            yield from zip(paths, results)
+            for path, result in zip(paths, results):
+                with bar.paused():  # the caller prints this result where the bar was
+                    yield path, result
 
 
 def write_stdout(data: bytes) -> None:

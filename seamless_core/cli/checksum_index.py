@@ -24,20 +24,35 @@ from ._common import COMPRESSION_NOTE, CommandError, describe, make_parser, repo
 PROG = "seamless-checksum-index"
 
 
-def index_directory(argument: str) -> None:
-    """Index one directory (as named on the command line) and write its two files."""
+def index_directory(argument: str, skip_unreadable: bool = False) -> list[OSError]:
+    """Index one directory (as named on the command line) and write its two files.
+
+    A file or subdirectory that cannot be read is an error, or with ``skip_unreadable``
+    it is left out, and returned (the caller reports it) with the others left out."""
     directory = argument.rstrip(os.sep)
     if not directory:
         raise CommandError(f"{argument}: refusing to index the root directory")
     if not os.path.isdir(directory):
         reason = "Not a directory" if os.path.exists(directory) else "No such file or directory"
         raise CommandError(f"{argument}: {reason}")
+    skipped: list[OSError] = []  # appended to from worker threads: list.append is atomic
     with ProgressBar(None, f"indexing {argument}", "files") as bar:
-        index = directory_index(directory, progress=bar.update if bar.enabled else None)
+        try:
+            index = directory_index(
+                directory,
+                progress=bar.update if bar.enabled else None,
+                on_unreadable=skipped.append if skip_unreadable else None,
+            )
+        except OSError as exc:
+            bar.clear()  # the error goes on a line of its own
+            inside = exc.filename is not None and os.fsdecode(exc.filename) != directory
+            hint = "; nothing written (--skip-unreadable indexes the rest)" if inside else ""
+            raise CommandError(describe(exc) + hint) from None
     content = index_buffer(index).content
     sidecar = (Checksum.of(content).hex() + "\n").encode()
     write_sealed(directory + ".INDEX", content, checksum_sidecar_path(directory), sidecar)
     sweep_once(os.path.dirname(os.path.abspath(directory)))
+    return sorted(skipped, key=lambda error: os.fsdecode(error.filename or ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,16 +70,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "so a DIR.CHECKSUM on disk always matches the DIR.INDEX beside it; an index\n"
         "without a checksum is from an interrupted run.\n"
         "FIFOs, devices and sockets below DIR are refused (an error naming them).\n"
+        "A file or subdirectory that cannot be read (a broken symbolic link, no\n"
+        "permission) is an error that leaves both files unchanged, unless\n"
+        "--skip-unreadable is given: then each is reported and left out of the index.\n"
         "Exit status: 0 if every directory was indexed, 1 otherwise.",
     )
     parser.add_argument("directories", nargs="+", metavar="DIR", help="directory to index")
+    parser.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave files and subdirectories that cannot be read out of the index "
+        "(each is reported on stderr) instead of failing",
+    )
     args = parser.parse_args(argv)
 
     def body() -> int:
         status = 0
         for argument in args.directories:
             try:
-                index_directory(argument)
+                skipped = index_directory(argument, args.skip_unreadable)
+                for error in skipped:
+                    report(PROG, f"{describe(error)} (skipped)")
             except CommandError as exc:
                 report(PROG, str(exc))
                 status = 1

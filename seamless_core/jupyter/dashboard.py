@@ -30,8 +30,7 @@ import weakref
 from html import escape
 from typing import Any
 
-import ipywidgets as widgets  # type: ignore[import-untyped]
-
+from .._optional import require
 from .cache_view import (
     cache_snapshot,
     format_bytes,
@@ -39,6 +38,8 @@ from .cache_view import (
     render_cache_html,
     render_cache_text,
 )
+
+widgets = require("ipywidgets", "jupyter", "seamless_core.dashboard()")
 
 logger = logging.getLogger(__name__)
 

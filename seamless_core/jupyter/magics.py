@@ -9,36 +9,48 @@ traceback.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
 import keyword
 import os
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
 
 from ..buffer import Buffer
 from ..celltypes import CELLTYPES, PLAIN_ALIASES, TEXT_CELLTYPES, normalize_celltype
 from ..checksum import Checksum
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 #: Celltypes whose ``%%buffer`` body is JSON, re-serialized canonically.
 JSON_BODY_CELLTYPES = ("plain", "str", "int", "float", "bool", "checksum")
 #: Celltypes whose ``%%buffer`` body is a Python expression, evaluated in the user namespace.
 EXPRESSION_BODY_CELLTYPES = ("mixed", "binary")
 
-_VALID = ", ".join(CELLTYPES + tuple(PLAIN_ALIASES))
+_VALID = (
+    f"valid celltypes are: {', '.join(CELLTYPES)}; aliases of plain: {', '.join(PLAIN_ALIASES)}"
+)
+#: What tab completion offers after ``--celltype`` or ``celltype=``.
+COMPLETABLE_CELLTYPES = tuple(sorted(CELLTYPES)) + tuple(sorted(PLAIN_ALIASES))
 
 # %checksum options, found at the start or the end of the line; the rest is the expression,
 # kept exactly as typed (quotes, braces and minus signs included).
 _FILE_OPTION = re.compile(r"^(?:-f|--file)(?:=|\s+)(?P<path>.+)$", re.S)
+_FILE_OPTION_ALONE = re.compile(r"^(?:-f|--file)=?\s*$")
+# The text before the cursor when it is at a celltype name: what completion completes.
+_AT_CELLTYPE = re.compile(r"(?:(?:^|\s)(?:-c|--celltype)(?:=|\s+)|(?:^|\s)celltype=)\S*$")
 _CELLTYPE_LEADING = re.compile(r"^(?:-c|--celltype)(?:=|\s+)(?P<celltype>\S+)(?:\s+|$)")
 _CELLTYPE_TRAILING = re.compile(r"(?:^|\s)(?:-c|--celltype)(?:=|\s+)(?P<celltype>\S+)$")
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
@@ -53,9 +65,9 @@ def _celltype(magic: str, celltype: str) -> str:
     try:
         return normalize_celltype(celltype)
     except TypeError:
-        raise UsageError(
-            f"{magic}: unknown celltype {celltype!r}; valid celltypes are: {_VALID}"
-        ) from None
+        close = difflib.get_close_matches(celltype, COMPLETABLE_CELLTYPES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"{magic}: unknown celltype {celltype!r}{hint}; {_VALID}") from None
 
 
 def value_checksum(value: Any, celltype: str | None = None) -> Checksum:
@@ -80,9 +92,35 @@ def value_checksum(value: Any, celltype: str | None = None) -> Checksum:
     return Checksum.of(content)
 
 
+def _progress_file_checksum(path: str) -> Checksum:
+    """A file's checksum, with a progress bar (in bytes) when it takes long."""
+    from .._progress import ProgressBar
+    from ..files import file_checksum
+
+    with ProgressBar(os.path.getsize(path), "hashing", "B") as bar:
+        return file_checksum(path, progress=bar.advance if bar.enabled else None)
+
+
+def _directory_checksum(path: str) -> Checksum:
+    """A directory's checksum, as ``seamless-checksum-index`` writes it to DIR.CHECKSUM
+    (the checksum of its index), with a progress bar (in files) when it takes long."""
+    from .._progress import ProgressBar
+    from ..files import directory_index, index_buffer
+
+    with ProgressBar(None, "indexing", "files") as bar:
+        index = directory_index(path, progress=bar.update if bar.enabled else None)
+    return Checksum.of(index_buffer(index).content)
+
+
 @magics_class
 class SeamlessMagics(Magics):
     """``%checksum`` and ``%%buffer``: checksums and buffers from notebook values."""
+
+    @property
+    def _shell(self) -> InteractiveShell:
+        # Magics.shell is Optional for IPython's typing; registered magics always have one.
+        assert self.shell is not None
+        return self.shell
 
     def _expand(self, text: str) -> str:
         """``$name`` and ``{expression}`` expansion over the user namespace, as IPython does
@@ -90,12 +128,17 @@ class SeamlessMagics(Magics):
         from IPython.utils.text import DollarFormatter
 
         try:
-            return DollarFormatter().vformat(text, args=[], kwargs=self.shell.user_ns)
+            return DollarFormatter().vformat(text, args=[], kwargs=self._shell.user_ns)
         except Exception:
             return text
 
     @no_var_expand
     @magic_arguments()
+    @kwds(
+        # argparse's own usage line would put -f among the options; it takes the whole line
+        usage="%(prog)s EXPRESSION [-c CELLTYPE]\n  %%%(prog)s -c CELLTYPE EXPRESSION"
+        "\n  %%%(prog)s -f PATH"
+    )
     @argument(
         "-c",
         "--celltype",
@@ -108,7 +151,9 @@ class SeamlessMagics(Magics):
         "--file",
         metavar="PATH",
         help="checksum a file instead, as seamless-checksum does: streamed, and decompressed "
-        "for .zst/.gz names ($name and {expression} expand). Must come first.",
+        "for .zst/.gz names; or a directory, as seamless-checksum-index does (the checksum "
+        "of its index). $name and {expression} expand. Comes first: the rest of the line "
+        "is the path.",
     )
     @argument(
         "expression",
@@ -125,10 +170,14 @@ class SeamlessMagics(Magics):
             %checksum data
             %checksum {"a": 1} --celltype plain
             %checksum -f results.npy
+            %checksum -f data/
 
-        Options may come before or after the expression, which is taken as typed.
+        ``--celltype`` may come before or after the expression, which is taken as typed;
+        ``-f`` comes first, and the rest of the line is the path.
         """
         line = line.strip()
+        if _FILE_OPTION_ALONE.match(line):
+            raise UsageError("%checksum -f: the file path is missing (%checksum -f PATH)")
         file_option = _FILE_OPTION.match(line)
         if file_option is not None:
             return self._file_checksum(file_option.group("path").strip())
@@ -145,7 +194,11 @@ class SeamlessMagics(Magics):
                 "(%checksum -f PATH)"
             )
         try:
-            value = self.shell.ev(line)
+            value = self._shell.ev(line)
+        except SyntaxError as exc:  # its str() adds "(<string>, line 1)": noise for one line
+            raise UsageError(
+                f"%checksum: cannot evaluate {_one_line(line)[:80]!r}: SyntaxError: {exc.msg}"
+            ) from None
         except Exception as exc:
             raise UsageError(
                 f"%checksum: cannot evaluate {_one_line(line)[:80]!r}: "
@@ -162,23 +215,24 @@ class SeamlessMagics(Magics):
     def _file_checksum(self, path: str) -> Checksum:
         if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
             path = path[1:-1]
+        if not path.strip():
+            raise UsageError("%checksum -f: the file path is missing (%checksum -f PATH)")
         path = os.path.expanduser(self._expand(path))
-        from ..files import file_checksum
-
         try:
-            return file_checksum(path)
-        except FileNotFoundError:
-            raise UsageError(f"%checksum -f: no such file: {path}") from None
-        except IsADirectoryError:
-            raise UsageError(
-                f"%checksum -f: {path} is a directory (use seamless-checksum-index)"
-            ) from None
+            if os.path.isdir(path):
+                return _directory_checksum(path)
+            return _progress_file_checksum(path)
+        except FileNotFoundError as exc:
+            missing = os.fsdecode(exc.filename) if exc.filename is not None else path
+            raise UsageError(f"%checksum -f: no such file: {missing}") from None
         except OSError as exc:
-            raise UsageError(f"%checksum -f: cannot read {path}: {exc.strerror or exc}") from None
+            where = os.fsdecode(exc.filename) if exc.filename is not None else path
+            raise UsageError(f"%checksum -f: cannot read {where}: {exc.strerror or exc}") from None
         except ValueError as exc:  # a corrupt .zst/.gz
             raise UsageError(f"%checksum -f: {_one_line(exc)}") from None
 
-    @magic_arguments()
+    @magic_arguments("%buffer")  # the usage line adds one "%": a cell magic shows two
+    @kwds(usage="%(prog)s celltype=CELLTYPE [NAME]\n  %%%(prog)s -c CELLTYPE [NAME]")
     @argument(
         "-c",
         "--celltype",
@@ -221,8 +275,7 @@ class SeamlessMagics(Magics):
                 raise UsageError(f"%%buffer: one variable name only, got {name!r} and {item!r}")
         if not celltype:
             raise UsageError(
-                "%%buffer: give the celltype, e.g. %%buffer celltype=plain [NAME]; "
-                f"valid celltypes are: {_VALID}"
+                f"%%buffer: give the celltype, e.g. %%buffer celltype=plain [NAME]; {_VALID}"
             )
         celltype = _celltype("%%buffer", celltype)
         if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
@@ -230,7 +283,7 @@ class SeamlessMagics(Magics):
         buffer = self._make_buffer(celltype, cell)
         buffer.get_checksum()
         if name is not None:
-            self.shell.user_ns[name] = buffer
+            self._shell.user_ns[name] = buffer
         return buffer
 
     def _make_buffer(self, celltype: str, body: str) -> Buffer:
@@ -238,6 +291,8 @@ class SeamlessMagics(Magics):
         if celltype == "bytes":
             return Buffer(body.encode("utf-8"))
         if celltype in TEXT_CELLTYPES:
+            if celltype in ("python", "ipython"):
+                self._check_code(where, celltype, body)
             value: Any = body
         else:
             if not body.strip():
@@ -254,6 +309,22 @@ class SeamlessMagics(Magics):
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{where}: {_problem(exc)}") from None
 
+    def _check_code(self, where: str, celltype: str, body: str) -> None:
+        """Parse (never run) a python/ipython body, to report a syntax error as the
+        ``%%buffer`` magics report others: the message and the line, once."""
+        source = body
+        if celltype == "ipython":
+            source = self._shell.transform_cell(body)
+        try:
+            ast.parse(source, "<%%buffer>")
+        except SyntaxError as exc:
+            raise UsageError(
+                f"{where}: the body is not valid {'IPython' if celltype == 'ipython' else 'Python'}"
+                f": {exc.msg} (line {exc.lineno})"
+            ) from None
+        except ValueError:  # null bytes and the like: left to the celltype's own check
+            pass
+
     def _evaluate(self, where: str, body: str) -> Any:
         source = body.strip()
         try:
@@ -264,7 +335,7 @@ class SeamlessMagics(Magics):
             ) from None
         try:
             # safe: the user asked for this (%%buffer on mixed/binary evaluates their own cell)
-            return eval(code, self.shell.user_global_ns, self.shell.user_ns)  # safe: see above
+            return eval(code, self._shell.user_global_ns, self._shell.user_ns)  # safe: see above
         except Exception as exc:
             raise UsageError(
                 f"{where}: evaluating the body raised {type(exc).__name__}: {_one_line(exc)}"
@@ -274,9 +345,50 @@ class SeamlessMagics(Magics):
 _MAGIC_NAMES = {"line": ("checksum",), "cell": ("buffer",)}
 
 
+# The magic whose line the cursor is on: %checksum anywhere (``cs = %checksum x``), %%buffer
+# only at the start of a cell's first line.
+_COMPLETED_LINE = re.compile(r"(?:^|[\s=(])%checksum\s|^\s*%%buffer\s")
+
+
+def celltype_completions(text_until_cursor: str) -> list[str] | None:
+    """The celltype names that complete the word before the cursor, if that word is a
+    celltype of ``%checksum`` or ``%%buffer`` (after ``--celltype``/``-c`` or ``celltype=``);
+    None elsewhere."""
+    at = _AT_CELLTYPE.search(text_until_cursor)
+    if at is None or not _COMPLETED_LINE.search(text_until_cursor[: at.start() + 1]):
+        return None
+    typed = re.split(r"[=\s]", text_until_cursor)[-1]
+    return [name for name in COMPLETABLE_CELLTYPES if name.startswith(typed)]
+
+
+def _celltype_matcher(context: Any) -> dict[str, Any]:
+    # IPython's matcher API v2: the celltypes alone (suppressing the Python names other
+    # matchers would mix in), or nothing so that the other matchers answer.
+    from IPython.core.completer import SimpleCompletion
+
+    names = celltype_completions(context.text_until_cursor)
+    if names is None:
+        return {"completions": []}
+    return {
+        "completions": [SimpleCompletion(name, type="celltype") for name in names],
+        "suppress": True,
+    }
+
+
+_celltype_matcher.matcher_api_version = 2  # type: ignore[attr-defined]
+
+
+def _matchers(ipython: Any) -> list[Any] | None:
+    completer = getattr(ipython, "Completer", None)
+    return getattr(completer, "custom_matchers", None)
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics with ``ipython``."""
+    """Register the magics with ``ipython``, and tab completion of their celltypes."""
     ipython.register_magics(SeamlessMagics)
+    matchers = _matchers(ipython)
+    if matchers is not None and _celltype_matcher not in matchers:
+        matchers.append(_celltype_matcher)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -292,12 +404,17 @@ def unload_ipython_extension(ipython: Any) -> None:
             if isinstance(getattr(table.get(name), "__self__", None), SeamlessMagics):
                 del table[name]
     manager.registry.pop(SeamlessMagics.__name__, None)
+    matchers = _matchers(ipython)
+    if matchers is not None and _celltype_matcher in matchers:
+        matchers.remove(_celltype_matcher)
 
 
 __all__ = [
+    "COMPLETABLE_CELLTYPES",
     "EXPRESSION_BODY_CELLTYPES",
     "JSON_BODY_CELLTYPES",
     "SeamlessMagics",
+    "celltype_completions",
     "load_ipython_extension",
     "unload_ipython_extension",
     "value_checksum",

@@ -50,14 +50,10 @@ R = TypeVar("R")
 
 
 def httpx_module() -> Any:
-    """httpx, imported now; ImportError naming the extra to install otherwise."""
-    try:
-        import httpx
-    except ImportError as exc:
-        raise ImportError(
-            "HashServer needs httpx: pip install 'seamless-core[http]' (or httpx)"
-        ) from exc
-    return httpx
+    """httpx, imported now; a MissingDependency naming the extra to install otherwise."""
+    from .._optional import require
+
+    return require("httpx", "http", "HashServer (the hashserver store)")
 
 
 # -- configuration from the environment --------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -228,7 +230,11 @@ def test_unreadable_file_leaves_old_index_untouched(tree, capfd):
     Path("tree.CHECKSUM").write_text("old checksum\n")
     (tree / "dangling").symlink_to(tree / "no-such-target")
     assert checksum_index.main(["tree"]) == 1
-    assert "dangling: No such file or directory" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert err == (
+        f"seamless-checksum-index: tree/dangling: broken symbolic link (to "
+        f"'{tree / 'no-such-target'}'); nothing written (--skip-unreadable indexes the rest)\n"
+    )
     assert Path("tree.INDEX").read_text() == "old index\n"
     assert Path("tree.CHECKSUM").read_text() == "old checksum\n"
     assert not [p for p in Path(".").iterdir() if p.name.startswith(".seamless-tmp")]
@@ -249,8 +255,8 @@ def test_unreadable_file_and_directory(tree, capfd):
         secret.chmod(0o644)
 
 
-def test_unreadable_subdirectory_is_an_error(tree, capfd, monkeypatch):
-    # 0.1.4's os.walk silently leaves such a folder out of the index.
+def _refuse_nested(monkeypatch):
+    """Make the ``nested`` subdirectories unreadable (as root, chmod would not)."""
     real_open, real_scandir = os.open, os.scandir
 
     def refuse(path):
@@ -267,9 +273,62 @@ def test_unreadable_subdirectory_is_an_error(tree, capfd, monkeypatch):
 
     monkeypatch.setattr(os, "open", open_)
     monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_subdirectory_is_an_error(tree, capfd, monkeypatch):
+    # 0.1.4's os.walk silently leaves such a folder out of the index.
+    _refuse_nested(monkeypatch)
     assert checksum_index.main(["tree"]) == 1
-    assert capfd.readouterr().err == ("seamless-checksum-index: tree/nested: Permission denied\n")
+    assert capfd.readouterr().err == (
+        "seamless-checksum-index: tree/nested: Permission denied; "
+        "nothing written (--skip-unreadable indexes the rest)\n"
+    )
     assert not Path("tree.INDEX").exists()
+
+
+def test_skip_unreadable_indexes_the_rest(tree, capfd, monkeypatch):
+    complete = directory_index(tree)
+    (tree / "dangling").symlink_to("no-such-target")
+    (tree / "dangling.gz").symlink_to("no-such-target.gz")  # read alone, not in a batch
+    _refuse_nested(monkeypatch)
+    assert checksum_index.main(["--skip-unreadable", "tree"]) == 0
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "seamless-checksum-index: tree/dangling: broken symbolic link (to 'no-such-target') "
+        "(skipped)",
+        "seamless-checksum-index: tree/dangling.gz: broken symbolic link "
+        "(to 'no-such-target.gz') (skipped)",
+        "seamless-checksum-index: tree/nested: Permission denied (skipped)",
+    ]
+    expected = {key: value for key, value in complete.items() if not key.startswith("nested/")}
+    assert expected and len(expected) < len(complete)
+    content = Path("tree.INDEX").read_bytes()
+    assert content == index_buffer(expected).content
+    assert Path("tree.CHECKSUM").read_text() == Checksum.of(content).hex() + "\n"
+
+
+def test_skip_unreadable_is_no_licence_for_an_unreadable_directory(tree, capfd, monkeypatch):
+    _refuse_nested(monkeypatch)
+    assert checksum_index.main(["--skip-unreadable", "tree/nested"]) == 1
+    assert capfd.readouterr().err == "seamless-checksum-index: tree/nested: Permission denied\n"
+    assert not Path("tree/nested.INDEX").exists()
+
+
+def test_skip_unreadable_with_a_file_without_permission(tree, capfd):
+    secret = tree / "secret.txt"
+    secret.write_text("secret")
+    secret.chmod(0)
+    try:
+        if os.access(secret, os.R_OK):
+            pytest.skip("running with privileges that read any file")
+        assert checksum_index.main(["--skip-unreadable", "tree"]) == 0
+        assert capfd.readouterr().err == (
+            "seamless-checksum-index: tree/secret.txt: Permission denied (skipped)\n"
+        )
+        assert "secret.txt" not in json.loads(Path("tree.INDEX").read_text())
+    finally:
+        secret.chmod(0o644)
 
 
 def test_usage_and_help(capsys):
@@ -436,3 +495,101 @@ def test_progress_bar_in_bytes():
     bar.advance(1 << 30)
     bar.close()
     assert "1.0 GiB/3.0 GiB" in stream.getvalue()
+
+
+# -- the progress bar and the results on one terminal ----------------------------------------
+
+
+class Terminal:
+    """stdout and stderr of a terminal: one screen, where ``\\r`` returns to the start of
+    the line and ``ESC[K`` erases the rest of it."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.buffer = self  # stdout's bytes land on the same screen
+
+    def write(self, data: str | bytes) -> int:
+        self.written.append(data.decode() if isinstance(data, bytes) else data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def lines(self) -> list[str]:
+        text, lines, line, column = "".join(self.written), [], [], 0
+        for token in re.split(r"(\r|\n|\x1b\[K)", text):
+            if token == "\r":
+                column = 0
+            elif token == "\n":
+                lines.append("".join(line))
+                line, column = [], 0
+            elif token == "\x1b[K":
+                del line[column:]
+            else:
+                for char in token:
+                    line[column : column + 1] = [char]
+                    column += 1
+        return lines + (["".join(line)] if line else [])
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    from seamless_core import _progress
+
+    monkeypatch.setattr(_progress, "DELAY", 0.0)  # draw at once, at every step
+    monkeypatch.setattr(_progress, "_REFRESH", 0.0)
+    return Terminal()
+
+
+@contextlib.contextmanager
+def on_screen(terminal):
+    # In the test's body: pytest sets its own sys.stdout/stderr after the fixtures ran.
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = terminal
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_results_never_land_on_the_progress_line(tmp_path, terminal, count):
+    paths = []
+    for number in range(count):
+        path = tmp_path / f"big{number}.bin"
+        path.write_bytes(bytes([number]) * (3 << 20))  # several reads: several redraws
+        paths.append(str(path))
+    with on_screen(terminal):
+        assert checksum.main(paths) == 0
+    lines = terminal.lines()
+    assert "hashing: [" in "".join(terminal.written)  # the bar was drawn (then erased)
+    results = [line for line in lines if re.search(r"[0-9a-f]{64}", line)]
+    assert len(results) == count
+    for line in results:
+        assert re.fullmatch(r"[0-9a-f]{64}(  \S+)?", line), line
+
+
+def test_index_errors_never_land_on_the_progress_line(tree, terminal):
+    (tree / "dangling").symlink_to("no-such-target")
+    with on_screen(terminal):
+        assert checksum_index.main(["--skip-unreadable", "tree"]) == 0
+        assert checksum_index.main(["tree"]) == 1
+    assert "indexing tree: " in "".join(terminal.written)
+    reports = [line for line in terminal.lines() if "dangling" in line]
+    assert len(reports) == 2
+    assert all(line.startswith("seamless-checksum-index: tree/dangling: ") for line in reports)
+
+
+def test_a_broken_link_is_named_as_such(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    Path("good").write_bytes(b"good")
+    Path("dangling").symlink_to("gone")
+    assert checksum.main(["dangling", "good"]) == 1
+    out, err = capfd.readouterr()
+    assert err == "seamless-checksum: dangling: broken symbolic link (to 'gone')\n"
+    assert out == f"{Checksum.of(b'good').hex()}  good\n"
+    assert checksum.main(["missing"]) == 1  # a plain missing file keeps the plain reason
+    assert capfd.readouterr().err == "seamless-checksum: missing: No such file or directory\n"

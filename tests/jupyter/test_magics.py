@@ -13,7 +13,7 @@ from IPython.testing.globalipapp import get_ipython
 from IPython.utils.capture import capture_output
 
 from seamless_core import Buffer, Checksum
-from seamless_core.celltypes import serialize
+from seamless_core.celltypes import CELLTYPES, PLAIN_ALIASES, serialize
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +86,31 @@ def test_load_registers_both_magics(ip):
 
 def test_help_shows_usage_and_options(ip):
     doc = ip.find_line_magic("checksum").__doc__
-    assert "%checksum [-c CELLTYPE] [-f PATH]" in doc
+    assert "%checksum EXPRESSION [-c CELLTYPE]\n  %checksum -c CELLTYPE EXPRESSION\n" in doc
+    assert "\n  %checksum -f PATH\n" in doc
     assert "--celltype" in doc and "--file" in doc
     doc = ip.find_cell_magic("buffer").__doc__
-    assert "%buffer [-c CELLTYPE] [celltype=CELLTYPE [NAME] ...]" in doc
+    assert "  %%buffer celltype=CELLTYPE [NAME]\n  %%buffer -c CELLTYPE [NAME]\n" in doc
     assert "Python expression" in doc and "JSON" in doc
     with capture_output() as captured:
         ip.run_cell("%checksum?")
-    assert "%checksum [-c CELLTYPE]" in captured.stdout
+    assert "%checksum EXPRESSION [-c CELLTYPE]" in captured.stdout
+
+
+def test_checksum_help_agrees_with_itself_on_option_order(ip):
+    # -f takes the rest of the line: the usage line, the option's help and the docstring
+    # all say it comes first; --celltype goes either side of the expression.
+    doc = ip.find_line_magic("checksum").__doc__
+    assert "[-f PATH]" not in doc and "Must come first" not in doc
+    assert doc.count("comes first") == 1 and "Comes first: the rest of the" in doc
+    assert "before or after the expression" in doc
+
+
+def test_buffer_help_names_the_cell_magic(ip):
+    with capture_output() as captured:
+        ip.run_cell("%%buffer?")
+    usage = [line.strip() for line in captured.stdout.splitlines() if "buffer " in line][:2]
+    assert usage == ["%%buffer celltype=CELLTYPE [NAME]", "%%buffer -c CELLTYPE [NAME]"]
 
 
 def test_unload_and_reload(ip):
@@ -218,7 +235,7 @@ def test_checksum_errors(ip, tmp_path):
     message = usage_error(checksum, ip, "undefined_thing + 1")
     assert "'undefined_thing + 1'" in message and "NameError" in message
     message = usage_error(checksum, ip, "1 +")
-    assert "SyntaxError" in message
+    assert message == "%checksum: cannot evaluate '1 +': SyntaxError: invalid syntax"
     message = usage_error(checksum, ip, "3 --celltype nonsense")
     assert "unknown celltype 'nonsense'" in message and "plain" in message
     ip.user_ns["buf"] = Buffer(b"x")
@@ -231,8 +248,40 @@ def test_checksum_errors(ip, tmp_path):
     assert "as int" in message
     message = usage_error(checksum, ip, f"-f {tmp_path / 'missing'}")
     assert message == f"%checksum -f: no such file: {tmp_path / 'missing'}"
-    message = usage_error(checksum, ip, f"-f {tmp_path}")
-    assert "is a directory" in message
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "dangling").symlink_to("nowhere")
+    message = usage_error(checksum, ip, f"-f {tmp_path / 'tree'}")
+    assert message == f"%checksum -f: no such file: {tmp_path / 'tree' / 'dangling'}"
+
+
+def test_checksum_of_a_directory_is_that_of_its_index(ip, tmp_path):
+    from seamless_core.cli import checksum_index
+
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "a.txt").write_text("a\n")
+    (tmp_path / "data" / "sub" / "b.json").write_text("[1]\n")
+    assert checksum_index.main([str(tmp_path / "data")]) == 0
+    written = (tmp_path / "data.CHECKSUM").read_text().strip()
+    assert checksum(ip, f"-f {tmp_path / 'data'}").hex() == written
+    assert checksum(ip, f"-f {tmp_path / 'data'}/").hex() == written
+
+
+@pytest.mark.parametrize("line", ["-f", "--file", "-f  ", "--file=", "-f ''", '-f ""'])
+def test_checksum_file_without_a_path(ip, line):
+    message = usage_error(checksum, ip, line)
+    assert message == "%checksum -f: the file path is missing (%checksum -f PATH)"
+
+
+def test_unknown_celltype_lists_celltypes_then_aliases(ip):
+    message = usage_error(checksum, ip, "3 --celltype plian")
+    head, aliases = message.split("; aliases of plain: ")
+    assert head.startswith("%checksum: unknown celltype 'plian' (did you mean 'plain'?); ")
+    listed = head.split("valid celltypes are: ")[1].split(", ")
+    assert sorted(listed) == sorted(CELLTYPES)
+    assert aliases.split(", ") == list(PLAIN_ALIASES)
+    assert "did you mean" not in usage_error(checksum, ip, "3 --celltype zzzzzz")
+    message = usage_error(buffer, ip, "celltype=foldr", "1")
+    assert "(did you mean 'folder'?)" in message and "; aliases of plain: deepcell" in message
 
 
 def test_checksum_errors_show_one_line(ip):
@@ -336,7 +385,17 @@ def test_buffer_through_run_cell_is_shown(ip):
         ("celltype=int", "[1]", "%%buffer celltype=int: "),
         ("celltype=plain", "NaN", "%%buffer celltype=plain: NaN and Infinity are not JSON"),
         ("celltype=checksum", '"abc"', "%%buffer celltype=checksum: "),
-        ("celltype=python", "def (:\n", "%%buffer celltype=python: invalid python"),
+        (
+            "celltype=python",
+            "def (:\n",
+            "%%buffer celltype=python: the body is not valid Python: invalid syntax (line 1)",
+        ),
+        (
+            "celltype=ipython",
+            "x = 1\ny = (\n",
+            "%%buffer celltype=ipython: the body is not valid IPython: '(' was never closed "
+            "(line 2)",
+        ),
         ("celltype=yaml", "a: [1,\n", "%%buffer celltype=yaml: "),
         ("celltype=mixed", "x = 1", "%%buffer celltype=mixed: the body is not a Python expression"),
         (
@@ -364,3 +423,58 @@ def test_buffer_errors_show_one_line_and_bind_nothing(ip):
     assert "NameError" in line
     line = run_failing(ip, "%%buffer celltype=wrong\n1\n")
     assert "unknown celltype 'wrong'" in line
+
+
+# -- tab completion ----------------------------------------------------------------------------
+
+
+def complete(ip, source):
+    """The completions the shell offers, as a kernel asks for them (``completions()``, the
+    API ipykernel uses), with the cursor at the end of the first line."""
+    from IPython.core.completer import provisionalcompleter
+
+    with provisionalcompleter():
+        found = ip.Completer.completions(source, len(source.split("\n")[0]))
+        return [completion.text for completion in found]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("%checksum x --celltype pl", ["plain"]),
+        ("cs = %checksum x --celltype=bi", ["binary"]),
+        ("%checksum -c b", ["binary", "bool", "bytes"]),
+        ("%checksum -c fo", ["folder"]),
+        ("%%buffer celltype=m\n1\n", ["mixed", "module"]),
+        ("%%buffer --celltype i", ["int", "ipython"]),
+        ("%%buffer celltype=", sorted([*CELLTYPES, *PLAIN_ALIASES])),
+    ],
+)
+def test_completion_offers_celltypes_alone(ip, source, expected):
+    assert complete(ip, source) == expected
+
+
+@pytest.mark.parametrize(
+    "source", ["%checksum pl", "%%buffer celltype=plain pl", "x = pl", "celltype=pl", "-c pl"]
+)
+def test_completion_elsewhere_is_ipythons_own(ip, source):
+    ip.user_ns["plenty"] = 1
+    ours = complete(ip, source)
+    assert "plain" not in ours
+    ip.run_line_magic("unload_ext", "seamless_core")
+    try:
+        assert complete(ip, source) == ours
+    finally:
+        ip.run_line_magic("load_ext", "seamless_core")
+
+
+def test_completion_goes_with_the_extension(ip):
+    ip.run_line_magic("unload_ext", "seamless_core")
+    try:
+        assert "plain" not in complete(ip, "%checksum x --celltype pl")
+    finally:
+        ip.run_line_magic("load_ext", "seamless_core")
+    ip.run_line_magic("reload_ext", "seamless_core")  # registered once, however often loaded
+    assert complete(ip, "%checksum x --celltype pl") == ["plain"]
+    names = [getattr(m, "__name__", "") for m in ip.Completer.custom_matchers]
+    assert names.count("_celltype_matcher") == 1

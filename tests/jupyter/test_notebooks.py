@@ -170,3 +170,88 @@ def test_docs_include_the_tutorials_and_the_compatibility_notes():
         assert f"tutorials/{name.removesuffix('.ipynb')}" in index
     assert "compatibility" in index and (ROOT / "docs" / "compatibility.md").exists()
     assert "api" in index
+
+
+# -- what readers see ------------------------------------------------------------------------
+
+
+def _sources(name: str, kind: str | None = None) -> list[str]:
+    return [
+        "".join(cell["source"])
+        for cell in _load(name)["cells"]
+        if kind is None or cell["cell_type"] == kind
+    ]
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_no_test_machinery_in_what_readers_see(name):
+    for source in _sources(name):
+        assert "NBVAL" not in source, source[:200]  # tags mark cells for nbval instead
+    for text in _sources(name, "markdown"):
+        lowered = text.lower()
+        assert "nbval" not in lowered and "notebook tests" not in lowered, text[:300]
+        assert "sanitiz" not in lowered, text[:300]
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_first_open_says_what_to_do_when_untrusted(name):
+    cells = _load(name)["cells"]
+    assert cells[1]["cell_type"] == "markdown"
+    note = " ".join("".join(cells[1]["source"]).split())
+    assert "untrusted" in note and "Run All Cells" in note and "Trust Notebook" in note
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_no_machine_memory_size_in_stored_outputs(name):
+    # the cache views show the process's memory "of <total> total"/"on this machine": the
+    # stored outputs carry the placeholder of notebooks/scrub_outputs.py, never a figure
+    for cell in _load(name)["cells"]:
+        for text in _output_texts(cell) if cell["cell_type"] == "code" else []:
+            for shown in re.findall(r" of (\S+ \S+) (?:total|on this machine)", text):
+                assert shown == "[total memory]", shown
+            for line in text.splitlines():
+                if line.strip().startswith("process RSS"):
+                    assert line.endswith(" of [total memory]"), line
+
+
+def test_scrub_outputs_replaces_the_machine_memory():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scrub", NOTEBOOKS / "scrub_outputs.py")
+    scrub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scrub)
+    text = (
+        '<span class="sc-of"> of 7.6 GiB total (1%)</span> title="... 9 MiB of 7.6 GiB on '
+        'this machine."\n  process RSS 9 MiB of 7.6 GiB\n  strong 7.6 GiB in 2 buffers'
+    )
+    assert scrub.scrub_text(text, "7.6 GiB") == (
+        '<span class="sc-of"> of [total memory] total (1%)</span> title="... 9 MiB of '
+        '[total memory] on this machine."\n  process RSS 9 MiB of [total memory]\n'
+        "  strong 7.6 GiB in 2 buffers"
+    )
+
+
+def test_the_cache_tutorial_leaves_the_dashboard_running():
+    code = _sources("03-buffer-cache.ipynb", "code")
+    shown = [i for i, source in enumerate(code) if "seamless_core.dashboard(" in source]
+    assert shown
+    after = "\n".join(code[shown[0] :])
+    assert "board.close()" not in after and "cache.close()" not in after
+    markdown = " ".join(" ".join(_sources("03-buffer-cache.ipynb", "markdown")).split())
+    assert "`board.close()`" in markdown  # the reader learns how to stop it
+
+
+def test_errors_shown_are_whole_sentences():
+    for name in EXPECTED:
+        for cell in _load(name)["cells"]:
+            for text in _output_texts(cell) if cell["cell_type"] == "code" else []:
+                for line in text.splitlines():
+                    if "Error" in line or "error" in line:
+                        assert not line.rstrip().endswith(("…", "...", "'...")), line
+
+
+def test_tutorial_04_says_which_extra_brings_the_hashserver():
+    first = "".join(_load("04-stores-and-command-line.ipynb")["cells"][0]["source"])
+    assert "`dev` extra" in first and 'pip install "seamless-core[dev]"' in first
+    code = "\n".join(_sources("04-stores-and-command-line.ipynb", "code"))
+    assert 'needs the hashserver package: pip install "seamless-core[dev]"' in code

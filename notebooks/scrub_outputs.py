@@ -1,0 +1,60 @@
+"""Run by ``make notebooks`` after the notebooks ran: keeps this machine's memory size out
+of their stored outputs (the cache views and the dashboard show it beside the process's
+memory), writing ``[total memory]`` in its place. Readers see that placeholder; what they
+run themselves shows their own machine's figure.
+
+Usage: python notebooks/scrub_outputs.py NOTEBOOK...
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import psutil
+
+from seamless_core.jupyter.cache_view import format_bytes
+
+PLACEHOLDER = "[total memory]"
+
+
+def scrub_text(text: str, total: str) -> str:
+    """``text`` with the machine's memory (as the views print it) replaced."""
+    for before, after in ((" of ", " total"), (" of ", " on this machine"), (" of ", "\n")):
+        text = text.replace(f"{before}{total}{after}", f"{before}{PLACEHOLDER}{after}")
+    if text.endswith(f" of {total}"):
+        text = text[: -len(total)] + PLACEHOLDER
+    return text
+
+
+def scrub_notebook(path: str, total: str) -> int:
+    """Scrub one notebook in place; returns how many outputs changed."""
+    with open(path, encoding="utf-8") as file:
+        notebook = json.load(file)
+    changed = 0
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            for mime, data in output.get("data", {}).items():
+                if not mime.startswith("text/"):
+                    continue
+                text = "".join(data) if isinstance(data, list) else data
+                scrubbed = scrub_text(text, total)
+                if scrubbed != text:
+                    output["data"][mime] = scrubbed.splitlines(keepends=True)
+                    changed += 1
+    if changed:
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(notebook, file, indent=1, ensure_ascii=False)
+            file.write("\n")
+    return changed
+
+
+def main(paths: list[str]) -> int:
+    total = format_bytes(psutil.virtual_memory().total)
+    for path in paths:
+        print(f"{path}: {scrub_notebook(path, total)} outputs scrubbed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
