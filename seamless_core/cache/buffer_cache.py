@@ -370,7 +370,7 @@ class BufferCache:
         if spill.folder is None and spill.path is not None:
             with self._spill_lock:
                 try:
-                    spill.open()
+                    spill.open(advisor=self)
                 except (OSError, ValueError) as exc:  # ValueError: an impossible path
                     logger.warning(
                         "spill folder %s unusable, spilling off: %s", spill.path, str(exc)
@@ -883,8 +883,10 @@ class BufferCache:
         someone else holds them; ``referenced_count``: entries with interest, in memory or
         not; ``tempref_count``: live temprefs; ``spill_folder``: its path, or ``None``;
         ``warnings``: sentences about the configuration a reader should see (a cap larger
-        than the machine's memory), usually empty.
+        than the machine's memory), usually empty; with a size-limited spill folder,
+        ``spill_disk_bytes`` and ``spill_size_limit``.
         """
+        spill_disk = self._spill_disk()  # outside the lock: it may recount the folder
         warnings = self._warnings
         if warnings is None:
             warnings = self._warnings = cap_warnings(self._soft_cap, self._hard_cap)
@@ -906,6 +908,7 @@ class BufferCache:
                 "referenced_count": self._interest_count,
                 "tempref_count": self._tempref_count,
                 "spill_folder": self._spill.path,
+                **spill_disk,
                 "warnings": list(warnings),
             }
 
@@ -1058,6 +1061,14 @@ class BufferCache:
             self._evictions += evicted
             self._evicted_bytes += freed
         return evicted, freed
+
+    def _spill_disk(self) -> dict[str, int]:
+        # A size-limited folder keeps a running total of its usage: cheap to report (an
+        # unlimited one would have to scan the disk).
+        folder = self._spill.folder
+        if folder is None or folder.size_limit is None:
+            return {}
+        return {"spill_disk_bytes": folder.disk_usage(), "spill_size_limit": folder.size_limit}
 
     def _spill_into(self, checksum: Checksum, buffer: Any) -> BufferFolder:
         """Write ``buffer`` to the spill folder and declare the copy there; ``OSError``

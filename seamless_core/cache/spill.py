@@ -4,6 +4,10 @@ The spill folder is an ordinary writable :class:`~seamless_core.stores.BufferFol
 location comes from the ``spill_folder`` argument of ``BufferCache``, else from
 ``$SEAMLESS_SPILL_FOLDER`` (``off``, ``none``, ``0`` or empty disable spilling), else it is
 ``<system temp dir>/seamless-spill-<uid>``, created private to the user.
+
+``$SEAMLESS_SPILL_SIZE_LIMIT`` (bytes, or a size such as ``20GiB``) bounds the folder the
+cache opens: past it, the buffers the cache no longer references are removed, least valuable
+first (the cache is the folder's retention advisor; referenced buffers are never removed).
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import os
 import tempfile
 from typing import Any
 
-from ..stores.folder import BufferFolder
+from .._units import parse_size
+from ..stores.folder import BufferFolder, RetentionAdvisor
 
 SPILL_FOLDER_ENV = "SEAMLESS_SPILL_FOLDER"
+SPILL_SIZE_LIMIT_ENV = "SEAMLESS_SPILL_SIZE_LIMIT"
 _OFF_WORDS = frozenset({"", "0", "off", "none", "no", "false", "disabled"})
 
 
@@ -63,14 +69,22 @@ class SpillSetting:
         else:
             self.path = os.fspath(spill_folder)
 
-    def open(self) -> BufferFolder:
-        """Create (if needed) and open the folder; ``OSError`` if it cannot be used."""
+    def open(self, advisor: RetentionAdvisor | None = None) -> BufferFolder:
+        """Create (if needed) and open the folder, with the size limit of the environment
+        and ``advisor`` (the cache) deciding what a size-limited folder may remove;
+        ``OSError`` if it cannot be used, ``ValueError`` for a bad size limit."""
         if self.folder is None:
             if self.path is None:
                 raise OSError("spilling is disabled")
+            limit = os.environ.get(SPILL_SIZE_LIMIT_ENV, "").strip()
+            size_limit = parse_size(limit, SPILL_SIZE_LIMIT_ENV) if limit else None
             if self.shared:
                 _private_directory(self.path)
-            self.folder = BufferFolder(self.path, writable=True, upload_target=False)
+            self.folder = BufferFolder(
+                self.path, writable=True, upload_target=False, size_limit=size_limit
+            )
+        if advisor is not None:
+            self.folder.set_retention(advisor)
         return self.folder
 
 

@@ -322,3 +322,44 @@ def test_evictors_stop_at_exit(tmp_path):
     thread = cache._thread
     evictor._stop_evictors()
     assert not thread.is_alive()
+
+
+def test_a_size_limited_spill_folder_keeps_what_the_cache_references(tmp_path, clock, monkeypatch):
+    monkeypatch.setenv("SEAMLESS_SPILL_SIZE_LIMIT", "3000")
+    cache = small_cache(tmp_path, clock, soft_cap=0, hard_cap=10)
+    checksums = []
+    for n in range(10):
+        buffer = Buffer(b"%04d" % n * 250)  # 1000 bytes, the only copy
+        checksum = buffer.get_checksum()
+        checksum.incref()
+        checksums.append(checksum)
+        del buffer
+    gc.collect()
+    assert cache.run_eviction_once().evicted == 10
+    folder = cache.spill_folder
+    assert folder.size_limit == 3000
+    # over the limit, but every buffer is referenced: none may go
+    assert all(folder.has(c) for c in checksums)
+    for checksum in checksums[:8]:
+        checksum.decref()
+    extra = Buffer(b"x" * 1000)
+    extra_checksum = extra.get_checksum()
+    extra_checksum.incref()
+    del extra
+    gc.collect()
+    cache.run_eviction_once()  # spills the extra buffer: the put collects
+    kept = [*checksums[8:], extra_checksum]
+    assert [folder.has(c) for c in checksums[:8]] == [False] * 8
+    assert all(c.resolve() is not None for c in kept)
+    stats = cache.stats()
+    assert stats["spill_size_limit"] == 3000
+    assert stats["spill_disk_bytes"] == folder.disk_usage() <= 3000 + 100
+    cache.check_totals()
+
+
+def test_a_bad_spill_size_limit_names_the_variable(tmp_path, clock, monkeypatch, caplog):
+    monkeypatch.setenv("SEAMLESS_SPILL_SIZE_LIMIT", "lots")
+    cache = small_cache(tmp_path, clock)
+    with caplog.at_level("WARNING"):
+        assert cache.spill_folder is None  # unusable: spilling off, with the reason
+    assert "SEAMLESS_SPILL_SIZE_LIMIT" in caplog.text
