@@ -102,3 +102,12 @@ def test_make_test_can_skip_the_browser_tests():
     lines = _make("test", "SKIP_BROWSER=1", "STAMP=")
     assert not [line for line in lines if re.search(r"pytest tests/browser\b", line)]
     assert any("browser tests skipped" in line for line in lines)
+
+
+def test_every_environment_variable_is_documented():
+    root = Path(__file__).resolve().parent.parent.parent
+    source = "\n".join(p.read_text() for p in (root / "seamless_core").rglob("*.py"))
+    variables = set(re.findall(r'"(SEAMLESS_[A-Z_]+)"', source))
+    documented = (root / "docs" / "configuration.md").read_text()
+    assert variables, "no variables found: the pattern is wrong"
+    assert sorted(v for v in variables if f"`{v}`" not in documented) == []
