@@ -58,7 +58,7 @@ def process_memory() -> dict[str, int | None]:
     psutil cannot tell)."""
     global _process
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
     except ImportError:  # pragma: no cover - psutil is a dependency
         return {"rss": None, "total": None}
     rss = total = None

@@ -28,7 +28,7 @@ import math
 import time
 import weakref
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._optional import require
 from .cache_view import (
@@ -39,7 +39,10 @@ from .cache_view import (
     render_cache_text,
 )
 
-widgets = require("ipywidgets", "jupyter", "seamless_core.dashboard()")
+if TYPE_CHECKING:
+    import ipywidgets as widgets
+else:  # one line naming the extra to install when ipywidgets is missing
+    widgets = require("ipywidgets", "jupyter", "seamless_core.dashboard()")
 
 logger = logging.getLogger(__name__)
 

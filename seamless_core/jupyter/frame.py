@@ -45,7 +45,9 @@ BASE_SECTIONS = ("frame", "palette")
 @functools.lru_cache(maxsize=1)
 def stylesheet() -> str:
     """The package's whole stylesheet, ``static/seamless.css`` (read once)."""
-    return resources.files(__package__).joinpath("static", "seamless.css").read_text("utf-8")
+    return (
+        resources.files(__package__).joinpath("static").joinpath("seamless.css").read_text("utf-8")
+    )
 
 
 @functools.lru_cache(maxsize=16)

@@ -110,7 +110,7 @@ def _wrappers() -> dict[str, type]:
         def close(self) -> None:
             self._inner.close()
 
-        def start_tls(self, ssl_context, server_hostname=None, timeout=None):  # type: ignore[no-untyped-def]
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
             timeout = _capped(timeout, httpcore.ConnectTimeout)
             return Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
 
@@ -121,13 +121,13 @@ def _wrappers() -> dict[str, type]:
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
             timeout = _capped(timeout, httpcore.ConnectTimeout)
             return Stream(
                 self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
             )
 
-        def connect_unix_socket(self, path, timeout=None, socket_options=None):  # type: ignore[no-untyped-def]
+        def connect_unix_socket(self, path, timeout=None, socket_options=None):
             timeout = _capped(timeout, httpcore.ConnectTimeout)
             return Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
 
@@ -148,7 +148,7 @@ def _wrappers() -> dict[str, type]:
         async def aclose(self) -> None:
             await self._inner.aclose()
 
-        async def start_tls(self, ssl_context, server_hostname=None, timeout=None):  # type: ignore[no-untyped-def]
+        async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
             timeout = _capped(timeout, httpcore.ConnectTimeout)
             return AsyncStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
@@ -161,14 +161,14 @@ def _wrappers() -> dict[str, type]:
 
         async def connect_tcp(
             self, host, port, timeout=None, local_address=None, socket_options=None
-        ):  # type: ignore[no-untyped-def]
+        ):
             timeout = _capped(timeout, httpcore.ConnectTimeout)
             stream = await self._inner.connect_tcp(
                 host, port, timeout, local_address, socket_options
             )
             return AsyncStream(stream)
 
-        async def connect_unix_socket(self, path, timeout=None, socket_options=None):  # type: ignore[no-untyped-def]
+        async def connect_unix_socket(self, path, timeout=None, socket_options=None):
             timeout = _capped(timeout, httpcore.ConnectTimeout)
             return AsyncStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
 

@@ -369,7 +369,7 @@ class RemoteStore(BufferStore):
                 outcomes.append(exc)
         return _combine(outcomes)
 
-    async def put_async(self, checksum: ChecksumLike, content: bytes) -> bool:  # type: ignore[override]
+    async def put_async(self, checksum: ChecksumLike, content: bytes) -> bool:
         """Async twin of :meth:`put`; the servers are written concurrently."""
         checksum = as_checksum(checksum)
         writers = await self._writers_async()
@@ -474,7 +474,7 @@ def configured_store() -> RemoteStore | None:
 
 def _local_reverse_transformations(checksum: Checksum) -> list[Any]:
     try:
-        from seamless_transformer.transformation_cache import (  # type: ignore[import-not-found]
+        from seamless_transformer.transformation_cache import (
             get_transformation_cache,
         )
     except Exception:  # seamless-transformer is not installed (or cannot load)
