@@ -1,7 +1,8 @@
-"""Run by ``make notebooks`` after the notebooks ran: keeps this machine's memory size out
-of their stored outputs (the cache views and the dashboard show it beside the process's
-memory), writing ``[total memory]`` in its place. Readers see that placeholder; what they
-run themselves shows their own machine's figure.
+"""Run by ``make notebooks`` after the notebooks ran: keeps this machine out of their stored
+outputs. Its memory size (the cache views and the dashboard show it beside the process's
+memory) becomes ``[total memory]``, and the tutorials' temporary folders (the spill folder
+the views name) become ``[temp dir]/seamless-tutorial-spill-XXXX``. Readers see those
+placeholders; what they run themselves shows their own machine's.
 
 Usage: python notebooks/scrub_outputs.py NOTEBOOK...
 """
@@ -9,6 +10,7 @@ Usage: python notebooks/scrub_outputs.py NOTEBOOK...
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import psutil
@@ -16,15 +18,18 @@ import psutil
 from seamless_core.jupyter.cache_view import format_bytes
 
 PLACEHOLDER = "[total memory]"
+# The same folders notebooks/sanitize.cfg hides from nbval's comparison.
+TEMPORARY_FOLDER = re.compile(r"[^\s\"'<>=]*(seamless-tutorial-[a-z]+-)[A-Za-z0-9_]+")
 
 
 def scrub_text(text: str, total: str) -> str:
-    """``text`` with the machine's memory (as the views print it) replaced."""
+    """``text`` with the machine's memory (as the views print it) and the tutorials'
+    temporary folders replaced."""
     for before, after in ((" of ", " total"), (" of ", " on this machine"), (" of ", "\n")):
         text = text.replace(f"{before}{total}{after}", f"{before}{PLACEHOLDER}{after}")
     if text.endswith(f" of {total}"):
         text = text[: -len(total)] + PLACEHOLDER
-    return text
+    return TEMPORARY_FOLDER.sub(r"[temp dir]/\1XXXX", text)
 
 
 def scrub_notebook(path: str, total: str) -> int:

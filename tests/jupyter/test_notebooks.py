@@ -12,6 +12,7 @@ import configparser
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,25 @@ def test_tutorial_04_says_which_extra_brings_the_hashserver():
     assert "`dev` extra" in first and 'pip install "seamless-core[dev]"' in first
     code = "\n".join(_sources("04-stores-and-command-line.ipynb", "code"))
     assert 'needs the hashserver package: pip install "seamless-core[dev]"' in code
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_no_temporary_paths_in_stored_outputs(name):
+    # the views name the spill folder; the tutorials' own temporary folders are stored as
+    # the placeholder of notebooks/scrub_outputs.py
+    temp = re.escape(tempfile.gettempdir())
+    for cell in _load(name)["cells"]:
+        for text in _output_texts(cell) if cell["cell_type"] == "code" else []:
+            assert not re.search(temp + r"/seamless-", text), text[:300]
+
+
+def test_scrub_outputs_replaces_temporary_folders():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scrub", NOTEBOOKS / "scrub_outputs.py")
+    scrub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scrub)
+    text = 'title="written to /tmp/seamless-tutorial-spill-cw_jbp9p before eviction"'
+    assert scrub.scrub_text(text, "7.6 GiB") == (
+        'title="written to [temp dir]/seamless-tutorial-spill-XXXX before eviction"'
+    )
