@@ -1,7 +1,7 @@
 """Run by ``make notebooks`` after the notebooks ran: keeps this machine out of their stored
 outputs. Its memory size (the cache views and the dashboard show it beside the process's
 memory) becomes ``[total memory]``, and the tutorials' temporary folders (the spill folder
-the views name) become ``[temp dir]/seamless-tutorial-spill-XXXX``. Readers see those
+the views name) become ``[tmp]/seamless-tutorial-spill-XXXX``. Readers see those
 placeholders; what they run themselves shows their own machine's.
 
 Usage: python notebooks/scrub_outputs.py NOTEBOOK...
@@ -27,9 +27,21 @@ def scrub_text(text: str, total: str) -> str:
     temporary folders replaced."""
     for before, after in ((" of ", " total"), (" of ", " on this machine"), (" of ", "\n")):
         text = text.replace(f"{before}{total}{after}", f"{before}{PLACEHOLDER}{after}")
+    for machine in ("machine's ", "machine&#x27;s "):  # a meter's scale, plain and escaped
+        text = text.replace(f"{machine}{total}", f"{machine}{PLACEHOLDER}")
     if text.endswith(f" of {total}"):
         text = text[: -len(total)] + PLACEHOLDER
-    return TEMPORARY_FOLDER.sub(r"[temp dir]/\1XXXX", text)
+    return TEMPORARY_FOLDER.sub(r"[tmp]/\1XXXX", text)
+
+
+def _scrub_strings(value: object, total: str) -> object:
+    if isinstance(value, str):
+        return scrub_text(value, total)
+    if isinstance(value, list):
+        return [_scrub_strings(item, total) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub_strings(item, total) for key, item in value.items()}
+    return value
 
 
 def scrub_notebook(path: str, total: str) -> int:
@@ -47,6 +59,13 @@ def scrub_notebook(path: str, total: str) -> int:
                 if scrubbed != text:
                     output["data"][mime] = scrubbed.splitlines(keepends=True)
                     changed += 1
+    # the widgets' saved state (the dashboard's last view) is shown by static renderers too
+    widgets = notebook.get("metadata", {}).get("widgets")
+    if widgets is not None:
+        scrubbed_state = _scrub_strings(widgets, total)
+        if scrubbed_state != widgets:
+            notebook["metadata"]["widgets"] = scrubbed_state
+            changed += 1
     if changed:
         with open(path, "w", encoding="utf-8") as file:
             json.dump(notebook, file, indent=1, ensure_ascii=False)
