@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._atomic import sweep_once, write_atomic
 from ._errors import preview
+from ._interest import DEFAULT_FADE_FACTOR, DEFAULT_FADE_INTERVAL, DEFAULT_TEMPREF_INTEREST
 from .checksum import Checksum, sha256_digest
 
 # From this size on, get_checksum_async hashes in a worker thread.
@@ -169,9 +170,9 @@ class Buffer:
 
     def tempref(
         self,
-        interest: float = 128.0,
-        fade_factor: float = 2.0,
-        fade_interval: float = 2.0,
+        interest: float = DEFAULT_TEMPREF_INTEREST,
+        fade_factor: float = DEFAULT_FADE_FACTOR,
+        fade_interval: float = DEFAULT_FADE_INTERVAL,
         scratch: bool = False,
     ) -> TempRef:
         """Add or refresh a decaying reference that keeps this buffer in memory for a while."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._atomic import sweep_once, write_atomic
 from ._errors import CacheMissError, preview
+from ._interest import DEFAULT_FADE_FACTOR, DEFAULT_FADE_INTERVAL, DEFAULT_TEMPREF_INTEREST
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -248,9 +249,9 @@ class Checksum:
 
     def tempref(
         self,
-        interest: float = 128.0,
-        fade_factor: float = 2.0,
-        fade_interval: float = 2.0,
+        interest: float = DEFAULT_TEMPREF_INTEREST,
+        fade_factor: float = DEFAULT_FADE_FACTOR,
+        fade_interval: float = DEFAULT_FADE_INTERVAL,
         scratch: bool = False,
     ) -> TempRef | None:
         """Add or refresh this checksum's decaying reference in the buffer cache (None when

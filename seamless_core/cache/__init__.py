@@ -15,6 +15,7 @@ Modules: :mod:`.buffer_cache` (the cache), :mod:`.eviction_pass` and :mod:`.evic
 them), :mod:`.process` (the process-wide cache and the stores' listeners), :mod:`.worker`.
 """
 
+from .._interest import DEFAULT_FADE_FACTOR, DEFAULT_FADE_INTERVAL, DEFAULT_TEMPREF_INTEREST
 from .buffer_cache import (
     DEFAULT_BENEFIT_PER_GB,
     DEFAULT_EVICTION_INTERVAL,
@@ -24,13 +25,7 @@ from .buffer_cache import (
 )
 from .costs import CPU_SECOND_COST, DOWNLOAD_PROFILES, GIB, CostModel
 from .eviction_pass import EvictionResult
-from .interest import (
-    DEFAULT_FADE_FACTOR,
-    DEFAULT_FADE_INTERVAL,
-    DEFAULT_TEMPREF_INTEREST,
-    MIN_INTEREST,
-    TempRef,
-)
+from .interest import MIN_INTEREST, TempRef
 from .process import current_buffer_cache, get_buffer_cache, set_buffer_cache
 from .settings import HARD_CAP_ENV, SOFT_CAP_ENV, parse_size
 from .spill import SPILL_FOLDER_ENV, default_spill_path

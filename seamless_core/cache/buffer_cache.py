@@ -45,6 +45,7 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .._interest import DEFAULT_FADE_FACTOR, DEFAULT_FADE_INTERVAL, DEFAULT_TEMPREF_INTEREST
 from ..checksum import Checksum
 from ..stores.folder import BufferFolder
 from ..stores.upload import request_upload
@@ -53,9 +54,6 @@ from .costs import GIB, CostModel
 from .eviction_pass import EvictionResult, Policy, Victims
 from .evictor import start_evictor
 from .interest import (
-    DEFAULT_FADE_FACTOR,
-    DEFAULT_FADE_INTERVAL,
-    DEFAULT_TEMPREF_INTEREST,
     ExpiryQueue,
     TempRef,
     deadline_hint,

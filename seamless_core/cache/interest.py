@@ -21,10 +21,6 @@ from collections.abc import Callable, Hashable
 from ..checksum import Checksum
 
 MIN_INTEREST = 1.0 / 128
-# A tempref's defaults: 128 units of interest, halving every 2 seconds (gone after 28 s).
-DEFAULT_TEMPREF_INTEREST = 128.0
-DEFAULT_FADE_FACTOR = 2.0
-DEFAULT_FADE_INTERVAL = 2.0
 _LOG_MIN_INTEREST = math.log(MIN_INTEREST)
 
 Clock = Callable[[], float]

@@ -71,6 +71,9 @@ _VALIDATORS = {
 
 
 def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError) and exc.msg:
+        # its str() adds "(<file name>, line N)": the file name is ours, not the user's
+        return exc.msg if exc.lineno is None else f"{exc.msg} (line {exc.lineno})"
     text = str(exc)
     return text.splitlines()[0] if text.strip() else type(exc).__name__
 
@@ -123,7 +126,7 @@ def validate(text: str, celltype: str, shown: Any, digest: bytes | None = None) 
             raise RuntimeError(f"celltype {celltype!r}: could not validate: {exc}") from exc
         _memo_put(key, problem)
     if problem is not None:
-        raise value_error(celltype, f"invalid {celltype} ({problem})", shown)
+        raise value_error(celltype, f"invalid {celltype}: {problem}", shown)
 
 
 def _as_text(value: Any, celltype: str) -> str:

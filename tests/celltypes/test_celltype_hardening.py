@@ -489,3 +489,12 @@ def test_a_large_plain_parse_runs_without_cyclic_collections_and_restores_the_co
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("celltype", ["python", "ipython"])
+def test_invalid_code_is_reported_once_with_its_line(celltype):
+    with pytest.raises(ValueError) as caught:
+        Buffer("x = 1\ndef (:\n", celltype)
+    message = str(caught.value)
+    assert f"invalid {celltype}: invalid syntax (line 2)" in message, message
+    assert "((" not in message and "<seamless" not in message
