@@ -11,13 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-
-class MissingDependency(ModuleNotFoundError):
-    """An optional dependency is not installed; the message says which extra installs it.
-
-    A :class:`ModuleNotFoundError` (so an :class:`ImportError`), so that code which
-    already catches those keeps working.
-    """
+from .errors import MissingDependency
 
 
 def install_hint(extra: str) -> str:

@@ -116,6 +116,17 @@ class TooLargeError(ValueError):
     """A file holds (or decompresses to) more bytes than the reader allows."""
 
 
+# -- installation ----------------------------------------------------------------------------
+
+
+class MissingDependency(ModuleNotFoundError):
+    """An optional dependency is not installed; the message says which extra installs it.
+
+    A :class:`ModuleNotFoundError` (so an :class:`ImportError`), so that code which
+    already catches those keeps working.
+    """
+
+
 __all__ = [
     "BufferTooLargeError",
     "CacheMissError",
@@ -124,6 +135,7 @@ __all__ = [
     "CorruptBufferError",
     "DecompressionError",
     "LossyCoercionWarning",
+    "MissingDependency",
     "NotRegularFileError",
     "SeamlessConversionError",
     "StoreNotWritableError",

@@ -83,7 +83,8 @@ def test_lowering_the_hard_cap_evicts_before_the_assignment_returns(capped):
     buffers = burst()
     for buffer in buffers:
         capped.incref_buffer(buffer)
-    assert strong(capped) == 10 * MIB
+    # above the soft cap, the background evictor may already have taken a few
+    assert 8 * MIB <= strong(capped) <= 10 * MIB
     capped.set_caps(soft_cap=1 * MIB, hard_cap=3 * MIB)
     assert strong(capped) <= 3 * MIB
 
