@@ -6,6 +6,7 @@ import os
 import sys
 
 import pytest
+from helpers.servers import LocalServer
 from hypothesis import HealthCheck, settings
 
 
@@ -99,17 +100,16 @@ def _settled_uploads():
 # -- a real hashserver -----------------------------------------------------------------------
 
 
-class RunningHashServer:
+class RunningHashServer(LocalServer):
     """A ``hashserver`` subprocess on 127.0.0.1: its ``url``, ``directory`` and ``process``."""
+
+    name = "hashserver"
 
     def __init__(self, directory, writable: bool = True, layout: str = "prefix") -> None:
         import hashlib
-        import socket
-        import subprocess
 
-        self.directory = directory
-        # A buffer that only this server holds: its answer proves that the port is ours (the
-        # hashserver of another process may take it between probe and bind, and answer).
+        self.directory, self.writable, self.layout = directory, writable, layout
+        # A buffer that only this server holds: its answer proves that the port is ours.
         self._token = os.urandom(16).hex().encode()
         self._token_checksum = hashlib.sha256(self._token).hexdigest()
         token_path = directory / self._token_checksum
@@ -117,48 +117,19 @@ class RunningHashServer:
             token_path = directory / self._token_checksum[:2] / self._token_checksum
         token_path.parent.mkdir(parents=True, exist_ok=True)
         token_path.write_bytes(self._token)
-        for _attempt in range(3):  # the free port may be taken between probe and bind
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            self.url = f"http://127.0.0.1:{port}"
-            command = [sys.executable, "-m", "hashserver", str(directory), "--host", "127.0.0.1"]
-            command += ["--port", str(port), "--layout", layout]
-            command += ["--writable"] if writable else []
-            self.log = directory.parent / f"{directory.name}-{port}.log"
-            with open(self.log, "wb") as log:
-                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_ready(timeout=60.0):  # a loaded machine starts it slowly
-                return
-            self.kill()
-        raise RuntimeError(f"hashserver did not start:\n{self.log.read_text()[-2000:]}")
+        super().__init__()
 
-    def _wait_ready(self, timeout: float) -> bool:
-        import time
-        import urllib.error
-        import urllib.request
+    def command(self, port: int) -> list[str]:
+        command = [sys.executable, "-m", "hashserver", str(self.directory), "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--layout", self.layout]
+        return command + (["--writable"] if self.writable else [])
 
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                with opener.open(f"{self.url}/{self._token_checksum}", timeout=5.0) as response:
-                    # any other answer: a server, not ours
-                    return response.status == 200 and response.read() == self._token
-            except urllib.error.HTTPError:  # a server without our buffer: not ours
-                return False
-            except OSError:  # not listening yet
-                pass
-            time.sleep(0.05)
-        return False
+    def log_path(self, port: int):
+        return self.directory.parent / f"{self.directory.name}-{port}.log"
 
-    def kill(self) -> None:
-        """Stop the server (SIGKILL, no goodbye) and reap it."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
+    def answers(self, opener) -> bool:
+        with opener.open(f"{self.url}/{self._token_checksum}", timeout=5.0) as response:
+            return response.status == 200 and response.read() == self._token
 
 
 @pytest.fixture(scope="session")

@@ -4,57 +4,37 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+from helpers.servers import LocalServer
 
 S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
 
 
-class RunningMotoServer:
+class RunningMotoServer(LocalServer):
     """``python -m moto.server`` on a free port of 127.0.0.1: its ``endpoint_url``."""
 
-    def __init__(self, log_path) -> None:
-        for _attempt in range(3):  # the free port may be taken between probe and bind
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            self.endpoint_url = f"http://127.0.0.1:{port}"
-            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-            self.log = log_path
-            with open(self.log, "wb") as log:
-                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_ready(timeout=60.0):  # a loaded machine starts it slowly
-                return
-            self.kill()
-        raise RuntimeError(f"moto server did not start:\n{self.log.read_text()[-2000:]}")
+    name = "moto server"
 
-    def _wait_ready(self, timeout: float) -> bool:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                with opener.open(self.endpoint_url + "/", timeout=5.0) as response:
-                    return b"ListAllMyBucketsResult" in response.read()
-            except OSError:  # not listening yet (or not an S3 server: then we time out)
-                pass
-            time.sleep(0.05)
-        return False
+    def __init__(self, log_path) -> None:
+        self._log_path = log_path
+        super().__init__()
+        self.endpoint_url = self.url
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    def log_path(self, port: int):
+        return self._log_path
+
+    def answers(self, opener) -> bool:
+        with opener.open(self.url + "/", timeout=5.0) as response:
+            return b"ListAllMyBucketsResult" in response.read()
 
     def storage_options(self) -> dict:
         """What an s3fs filesystem on this server needs."""
         return {**S3_CREDENTIALS, "endpoint_url": self.endpoint_url}
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
