@@ -65,12 +65,23 @@ def _noise(page) -> list[str]:
     return [line for line in page.evaluate(_JS_NOISE) if any(w in line for w in WARNINGS)]
 
 
+# JupyterLab (4.6, with ipykernel 7's subshells) cancels the requests still pending when the
+# kernel restarts, and reports each one as an uncaught page error; the test restarts the
+# kernel on purpose, and this says nothing about our views.
+_RESTART_NOISE = "Canceled future for"
+
+
+def _keep_page_error(errors: list[str], error: str) -> None:
+    if _RESTART_NOISE not in error:
+        errors.append(error)
+
+
 def test_run_all_keeps_a_live_dashboard(browser, jupyter_lab, notebook_path, tmp_path):  # noqa: F811
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT)
     page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.on("pageerror", lambda error: _keep_page_error(page_errors, str(error)))
     try:
         page.goto(jupyter_lab.url(f"lab/tree/{notebook_path}"), wait_until="domcontentloaded")
         page.wait_for_function(_JS_READY, timeout=PAGE_TIMEOUT, polling=250)
@@ -112,7 +123,7 @@ def test_run_all_keeps_a_live_dashboard(browser, jupyter_lab, notebook_path, tmp
             if "Task was" in line or "never awaited" in line
         ]
         assert not logged, logged  # nor in the kernel's own stderr
-        assert not page_errors, page_errors
+        assert not page_errors, page_errors  # JupyterLab's restart noise aside
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
         print(f"page at failure: {tmp_path / 'failure.png'}")
