@@ -12,8 +12,9 @@ process against the same server, with its own random contents (so every upload i
 
 - small: ``N`` buffers of 1 KiB uploaded, then downloaded, all at once as each client is
   meant to be used in bulk (seamless-remote: ``asyncio.gather`` of ``BufferClient.write``
-  / ``get``, 100 at a time; ours: ``put`` / ``get`` at ``HashServer.concurrency`` in flight, the way the
-  uploader and ``resolve_batch_sync`` run them);
+  / ``get``, 100 at a time; ours: ``put`` / ``get`` at ``HashServer.concurrency`` in
+  flight, the way ``resolve_batch_sync`` runs them and the uploader its puts (it also
+  promises each buffer first);
 - large: buffers of ``--large-mib`` MiB, one after the other (the time of the transfers
   only; the contents are made between them);
 - raw: the same large transfers as one plain ``httpx`` request each, nothing verified;
