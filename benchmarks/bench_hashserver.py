@@ -4,6 +4,7 @@ bandwidth of one httpx stream, to and from one local ``hashserver``.
     python benchmarks/bench_hashserver.py            # 1000 small buffers, 10 of 64 MiB
     python benchmarks/bench_hashserver.py --quick    # 200 small, 4 of 16 MiB
     python benchmarks/bench_hashserver.py --small 500 --large 2 --large-mib 32
+    python benchmarks/bench_hashserver.py --large 0    # the small buffers only
 
 The reference side runs in ``benchmarks/.venv-remote`` (git-ignored): seamless-core 0.1.4
 plus seamless-remote 0.4.0, created on first use with pip. Each side runs in its own fresh
@@ -11,11 +12,17 @@ process against the same server, with its own random contents (so every upload i
 
 - small: ``N`` buffers of 1 KiB uploaded, then downloaded, all at once as each client is
   meant to be used in bulk (seamless-remote: ``asyncio.gather`` of ``BufferClient.write``
-  / ``get``, 100 at a time; ours: ``put`` / ``get`` at ``HashServer.concurrency`` in flight, the way the
-  uploader and ``resolve_batch_sync`` run them);
+  / ``get``, 100 at a time; ours: ``put`` / ``get`` at ``HashServer.concurrency`` in
+  flight, the way ``resolve_batch_sync`` runs them and the uploader its puts (it also
+  promises each buffer first);
 - large: buffers of ``--large-mib`` MiB, one after the other (the time of the transfers
   only; the contents are made between them);
-- raw: the same large transfers as one plain ``httpx`` request each, nothing verified.
+- raw: the same large transfers as one plain ``httpx`` request each, nothing verified;
+- floor: the small case again, from the cheapest client there is (``http.client`` on
+  kept-alive connections, as many threads as ours has requests in flight, nothing
+  verified), with the server's CPU time per request. Reference time / floor is the best
+  ratio any client could reach against this server: hashserver serves one request after
+  the other, a few ms of CPU each, and has no endpoint to get or put several buffers.
 
 The sides take turns (``--rounds``, default 2, 1 with ``--quick``); each time is the best
 of its rounds, as the machine's load varies between runs.
@@ -47,9 +54,19 @@ REMOTE_PACKAGES = ("seamless-core==0.1.4", "seamless-remote==0.4.0")
 _COMMON = """
 import asyncio, json, os, sys, time
 URL, SMALL, LARGE, LARGE_SIZE = {url!r}, {small}, {large}, {large_size}
+SERVER_PID = {server_pid}
 
 def small_contents():
     return [os.urandom(1024) for _ in range(SMALL)]
+
+def server_cpu():
+    # CPU seconds the server process has used (Linux); None where /proc is not there.
+    try:
+        with open(f"/proc/{{SERVER_PID}}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 def timed_large(put_one, get_one, checksum_of):
     put_time = get_time = 0.0
@@ -96,8 +113,46 @@ def raw_get(checksum):
     with raw.stream("GET", f"{{URL}}/{{checksum.hex()}}") as response:
         return b"".join(response.iter_raw())
 raw_put_time, raw_get_time = timed_large(raw_put, raw_get, Checksum.of)
+
+# The floor of the small case: the cheapest client there is (http.client on kept-alive
+# connections, as many threads as ours runs requests at once, nothing verified or
+# retried), with the server's CPU time per request while it serves them.
+import http.client, threading
+from urllib.parse import urlsplit
+
+def floor(method, requests):
+    pending, lock, statuses = iter(requests), threading.Lock(), []
+    parts = urlsplit(URL)
+    def work():
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+        while True:
+            with lock:
+                request = next(pending, None)
+            if request is None:
+                break
+            connection.request(method, *request)
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+    threads = [threading.Thread(target=work) for _ in range(server.concurrency)]
+    cpu, start = server_cpu(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed, cpu_after = time.perf_counter() - start, server_cpu()
+    assert set(statuses) <= {{200, 201}} and len(statuses) == len(requests), set(statuses)
+    per_request = None if cpu is None else (cpu_after - cpu) / len(requests)
+    return elapsed, per_request
+
+uploads = [(f"{{urlsplit(URL).path}}/{{Checksum.of(c).hex()}}", c) for c in small_contents()]
+floor_put, floor_put_cpu = floor("PUT", uploads)
+floor_get, floor_get_cpu = floor("GET", [(path,) for path, _ in uploads])
 print(json.dumps(dict(small_put=small_put, small_get=small_get, large_put=large_put,
-                      large_get=large_get, raw_put=raw_put_time, raw_get=raw_get_time)))
+                      large_get=large_get, raw_put=raw_put_time, raw_get=raw_get_time,
+                      floor_put=floor_put, floor_get=floor_get,
+                      floor_put_cpu=floor_put_cpu, floor_get_cpu=floor_get_cpu)))
 """
 )
 
@@ -192,15 +247,23 @@ class LocalHashServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _best(into: dict[str, float], times: dict[str, float]) -> None:
+def _best(into: dict[str, float], times: dict[str, float | None]) -> None:
     for key, value in times.items():
-        into[key] = min(value, into.get(key, value))
+        if value is not None:
+            into[key] = min(value, into.get(key, value))
 
 
 def _row(name: str, reference: float, ours: float, goal: float) -> str:
     ratio = reference / ours if ours > 0 else float("inf")
     verdict = "PASS" if ratio >= goal else "FAIL"
     return f"  {name:<28} {reference:9.3f} s {ours:9.3f} s {ratio:7.2f}x   >= {goal:g}x  {verdict}"
+
+
+def _floor_note(reference: float, floor: float, server_cpu: float | None) -> str:
+    """What bounds a small row: the cheapest client's time, and the best ratio any client
+    could reach against this server (the reference's time over that floor)."""
+    cpu = "" if server_cpu is None else f", server CPU {server_cpu * 1e3:.1f} ms/request"
+    return f"   floor {floor:.3f} s{cpu}: at most {reference / floor:.2f}x"
 
 
 def _bandwidth_row(name: str, raw: float, ours: float, mib: float) -> str:
@@ -222,13 +285,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, help="runs of each side (default 2, quick 1)")
     args = parser.parse_args(argv if argv is not None else [])
     small = args.small or (200 if args.quick else 1000)
-    large = args.large or (4 if args.quick else 10)
+    large = args.large if args.large is not None else (4 if args.quick else 10)
     mib = args.large_mib or (16 if args.quick else 64)
     rounds = args.rounds or (1 if args.quick else 2)
     pythonpath = str(REPO_ROOT)
     reference_python = ensure_remote_venv()
-    with LocalHashServer() as url:
+    local = LocalHashServer()
+    with local as url:
         params = dict(url=url, small=small, large=large, large_size=mib << 20)
+        params["server_pid"] = local.process.pid
         ours: dict[str, float] = {}
         reference: dict[str, float] = {}
         for _ in range(rounds):  # the sides take turns; the best time of each counts
@@ -237,8 +302,14 @@ def main(argv: list[str] | None = None) -> None:
     total = large * mib
     print(f"hashserver client: {small} buffers of 1 KiB, {large} of {mib} MiB, local server")
     print(f"  {'':<28} {'remote 0.4':>11} {'ours':>11} {'ratio':>8}")
-    print(_row(f"put {small} small", reference["small_put"], ours["small_put"], 3))
-    print(_row(f"get {small} small", reference["small_get"], ours["small_get"], 3))
+    for op in ("put", "get"):
+        row = _row(f"{op} {small} small", reference[f"small_{op}"], ours[f"small_{op}"], 3)
+        note = _floor_note(
+            reference[f"small_{op}"], ours[f"floor_{op}"], ours.get(f"floor_{op}_cpu")
+        )
+        print(row + note)
+    if not large:
+        return
     print(_row(f"put {large} x {mib} MiB", reference["large_put"], ours["large_put"], 1))
     print(_row(f"get {large} x {mib} MiB", reference["large_get"], ours["large_get"], 1))
     print(f"  {'':<28} {'raw httpx':>11} {'ours':>11} {'ratio':>8}")
