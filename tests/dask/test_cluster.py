@@ -39,7 +39,11 @@ def client():
 
 @pytest.fixture
 def workers(client):
-    return sorted(client.scheduler_info()["workers"])
+    # A worker the nanny restarted (a loaded machine) is back before the test picks workers.
+    client.wait_for_workers(2, timeout=START_TIMEOUT)
+    addresses = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    assert len(addresses) == 2, addresses
+    return addresses
 
 
 @pytest.fixture
