@@ -238,7 +238,7 @@ class BufferCache:
         self._expiry = ExpiryQueue()
         self._expiry_heap = self._expiry.heap  # the same list for the cache's lifetime
         self._init_totals()
-        self._spill = SpillSetting(spill_folder)
+        self._spill = SpillSetting(spill_folder, advisor=self)
         self._spill_lock = threading.Lock()
         self.costs = CostModel("read_buffer" if self._spill.path else None)
         # Re-entrant: a pass can be asked for from a __del__ that runs during one.
@@ -368,7 +368,7 @@ class BufferCache:
         if spill.folder is None and spill.path is not None:
             with self._spill_lock:
                 try:
-                    spill.open(advisor=self)
+                    spill.open()
                 except (OSError, ValueError) as exc:  # ValueError: an impossible path
                     logger.warning(
                         "spill folder %s unusable, spilling off: %s", spill.path, str(exc)
@@ -383,7 +383,7 @@ class BufferCache:
         ``None`` to stop spilling. ``ValueError`` (and nothing changes) while a referenced
         buffer out of memory has its only copy in the current spill folder: resolution
         looks in one spill folder, so that buffer would be lost."""
-        new = SpillSetting(value)
+        new = SpillSetting(value, advisor=self)
         with self._spill_lock:
             old = self._spill
             if new.path is not None and new.path == old.path and new.folder is None:

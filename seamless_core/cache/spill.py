@@ -46,8 +46,11 @@ class SpillSetting:
     """What a cache spills to: ``path`` (``None`` when disabled) and, once opened,
     ``folder``. ``shared`` marks the default location in the shared temp directory."""
 
-    def __init__(self, spill_folder: Any = FROM_ENVIRONMENT) -> None:
+    def __init__(
+        self, spill_folder: Any = FROM_ENVIRONMENT, advisor: RetentionAdvisor | None = None
+    ) -> None:
         self.folder: BufferFolder | None = None
+        self.advisor = advisor  # what a size-limited spill folder asks before removing
         self.path: str | None
         self.shared = False
         if spill_folder is FROM_ENVIRONMENT:
@@ -65,13 +68,15 @@ class SpillSetting:
                 raise ValueError(f"the spill folder must be writable: {spill_folder!r}")
             # what is spilled is kept there alone: uploads to every store skip it
             spill_folder.upload_target = False
+            if advisor is not None:
+                spill_folder.set_retention(advisor)
             self.folder, self.path = spill_folder, spill_folder.path
         else:
             self.path = os.fspath(spill_folder)
 
-    def open(self, advisor: RetentionAdvisor | None = None) -> BufferFolder:
+    def open(self) -> BufferFolder:
         """Create (if needed) and open the folder, with the size limit of the environment
-        and ``advisor`` (the cache) deciding what a size-limited folder may remove;
+        and the advisor (the cache) deciding what a size-limited folder may remove;
         ``OSError`` if it cannot be used, ``ValueError`` for a bad size limit."""
         if self.folder is None:
             if self.path is None:
@@ -83,8 +88,8 @@ class SpillSetting:
             self.folder = BufferFolder(
                 self.path, writable=True, upload_target=False, size_limit=size_limit
             )
-        if advisor is not None:
-            self.folder.set_retention(advisor)
+            if self.advisor is not None:
+                self.folder.set_retention(self.advisor)
         return self.folder
 
 

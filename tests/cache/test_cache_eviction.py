@@ -13,6 +13,7 @@ from helpers.cache import DictStore, FakeClock
 from seamless_core import Buffer, CacheMissError, Checksum, stores
 from seamless_core.cache import BufferCache, CostModel, set_buffer_cache
 from seamless_core.cache.eviction import benefit, choose_victims
+from seamless_core.stores import BufferFolder
 
 GIB = 1024**3
 MIB = 1024**2
@@ -363,3 +364,20 @@ def test_a_bad_spill_size_limit_names_the_variable(tmp_path, clock, monkeypatch,
     with caplog.at_level("WARNING"):
         assert cache.spill_folder is None  # unusable: spilling off, with the reason
     assert "SEAMLESS_SPILL_SIZE_LIMIT" in caplog.text
+
+
+def test_a_size_limited_folder_given_as_spill_folder_asks_the_cache(tmp_path, clock):
+    folder = BufferFolder(tmp_path / "given", writable=True, size_limit=1500)
+    cache = small_cache(tmp_path, clock, soft_cap=0, hard_cap=10, spill_folder=folder)
+    checksums = []
+    for n in range(3):
+        buffer = Buffer(b"%04d" % n * 250)
+        checksum = buffer.get_checksum()
+        checksum.incref()
+        checksums.append(checksum)
+        del buffer
+    gc.collect()
+    assert cache.run_eviction_once().evicted == 3
+    # 3000 bytes over a 1500-byte limit, all referenced: the folder asked the cache, kept all
+    assert all(folder.has(c) for c in checksums)
+    assert all(c.resolve() is not None for c in checksums)
