@@ -72,7 +72,7 @@ lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ROOT)
 
 # Run the notebooks again and store their outputs (after changing a notebook or a view),
-# without this machine's memory size (notebooks/scrub_outputs.py).
+# without this machine's memory size or temporary folders (notebooks/scrub_outputs.py).
 notebooks: $(LAB_STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NOTEBOOKS)
 	$(BIN)/python notebooks/scrub_outputs.py $(NOTEBOOKS)
