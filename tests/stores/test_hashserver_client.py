@@ -150,7 +150,8 @@ def test_uploads_run_concurrently_within_the_bound(proxy):
     assert stores.flush(timeout=120)
     assert stores.failed_uploads() == []
     puts = [p for m, p, _ in proxy.log if m == "PUT" and not p.startswith("/promise")]
-    assert len(puts) == 12
+    # every buffer put (a put that timed out on a loaded machine is retried: counted once)
+    assert sorted(set(puts)) == sorted(f"/{b.get_checksum().hex()}" for b in buffers)
     assert proxy.max_in_flight == 3
 
 
