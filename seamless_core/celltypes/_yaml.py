@@ -86,8 +86,8 @@ def load_yaml(text: str, *, bounded: bool = True) -> Any:
     """
     import yaml
 
-    # safe: safe_loader() is CSafeLoader or SafeLoader, never a loader that builds objects
-    value = yaml.load(text, Loader=safe_loader())  # noqa: S506
+    # CSafeLoader or SafeLoader: neither builds arbitrary objects
+    value = yaml.load(text, Loader=safe_loader())  # noqa: S506  # safe: a safe loader only
     if not bounded:
         return value
     limit = max(EXPANSION_FLOOR, EXPANSION_FACTOR * len(text))

@@ -82,7 +82,9 @@ def _check_picklable(store: BufferStore) -> None:
 
 
 def _read_only_copy(store: BufferStore) -> BufferStore:
-    copy = pickle.loads(pickle.dumps(store))
+    # A store's settings, pickled by this process just now (no user data, nothing received):
+    # the round trip leaves the live clients and locks behind, as shipping it would.
+    copy = pickle.loads(pickle.dumps(store))  # safe: our own bytes, a store's settings
     copy.writable = False
     return copy
 

@@ -7,23 +7,11 @@ import os
 import textwrap
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import get_ipython
 from IPython.utils.capture import capture_output
 
 from seamless_core.cache import get_buffer_cache
 
 GIB, MIB = 1024**3, 1024**2
-
-
-@pytest.fixture(scope="module")
-def shell():
-    # One IPython shell per process: reuse one that other tests made (see test_magics.py).
-    ip = InteractiveShell.instance() if InteractiveShell.initialized() else get_ipython()
-    ip.history_manager.enabled = False
-    ip.run_line_magic("load_ext", "seamless_core")
-    yield ip
-    ip.run_line_magic("unload_ext", "seamless_core")
 
 
 @pytest.fixture

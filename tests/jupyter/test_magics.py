@@ -8,23 +8,10 @@ import json
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import get_ipython
 from IPython.utils.capture import capture_output
 
 from seamless_core import Buffer, Checksum
 from seamless_core.celltypes import CELLTYPES, PLAIN_ALIASES, serialize
-
-
-@pytest.fixture(scope="module")
-def shell():
-    # IPython allows one shell per process: reuse one that other tests made, else make
-    # IPython's own test shell (in-memory history).
-    ip = InteractiveShell.instance() if InteractiveShell.initialized() else get_ipython()
-    ip.history_manager.enabled = False
-    ip.run_line_magic("load_ext", "seamless_core")
-    yield ip
-    ip.run_line_magic("unload_ext", "seamless_core")
 
 
 @pytest.fixture
